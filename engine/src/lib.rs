@@ -1,0 +1,22 @@
+//! The CloudRoutes engine: everything that is true of monitoring and reacting regardless of
+//! actors, HTTP or any particular check.
+//!
+//! - [`model`]: monitors, reactions, check outcomes, monitor state, history events.
+//! - [`gate`]: the reaction gating rule as pure functions.
+//! - [`config`]: the node configuration (`cluster.toml`, environment, flags).
+//! - [`store`]: the `Store` trait, its embedded backend and the conformance suite.
+//! - [`plugin`]: the error type and JSON parsing shared by check and reaction configs.
+//! - [`secret`]: a wrapper for credentials that never prints them.
+//! - [`error`]: the crate's typed errors.
+
+pub mod config;
+pub mod error;
+pub mod gate;
+pub mod model;
+pub mod plugin;
+pub mod secret;
+pub mod store;
+
+pub use error::{ConfigError, StoreError};
+pub use model::*;
+pub use store::Store;

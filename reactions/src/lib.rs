@@ -1,0 +1,243 @@
+//! CloudRoutes reaction types.
+//!
+//! - [`Reaction`]: the trait every reaction implements; [`Effect`] says whether running it twice
+//!   is harmless (the cluster's claim policy retries only idempotent ones).
+//! - [`ReactionConfig`]: the registry, one variant per type name; [`ReactionConfig::parse`]
+//!   validates a reaction's `action` object, [`ReactionConfig::build`] makes it runnable.
+//! - [`redact`] and [`restore_secrets`]: secret fields are write-only through the API.
+//! - One file per type: [`http_webhook`].
+
+use std::fmt;
+
+use cloudroutes_engine::{Method, MonitorId, PluginSpec, ReactionId, Status, Timestamp};
+use schemars::JsonSchema;
+use serde::Serialize;
+
+pub mod error;
+pub mod http_webhook;
+
+pub use error::{ConfigError, ReactionError};
+
+/// What running a reaction twice does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// Running it again is harmless (notifications, webhooks with an idempotency key, DNS sets).
+    Idempotent,
+    /// Running it again does harm (reboot, power cycle): never retried automatically.
+    Destructive,
+}
+
+/// Everything a reaction knows about the result it answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Incident {
+    /// The monitor.
+    pub monitor_id: MonitorId,
+    /// Its name.
+    pub monitor_name: String,
+    /// The reaction being run.
+    pub reaction_id: ReactionId,
+    /// Its name.
+    pub reaction_name: String,
+    /// The monitor's status after the result.
+    pub status: Status,
+    /// The episode answered.
+    pub episode: u64,
+    /// The result's reason.
+    pub reason: String,
+    /// How the result arrived.
+    pub method: Method,
+    /// When the result arrived.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: Timestamp,
+    /// The firing's stable key (monitor, reaction, episode, phase, window): the same on a retry.
+    pub idempotency_key: String,
+    /// The node running the reaction.
+    pub node: String,
+}
+
+/// What a successful reaction run came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fired {
+    /// The action was carried out; the detail says what answered (e.g. `HTTP 202`).
+    Executed(String),
+    /// The reaction chose not to act, and why.
+    Skipped(String),
+}
+
+/// A runnable reaction.
+#[async_trait::async_trait]
+pub trait Reaction: Send + Sync + fmt::Debug {
+    /// Returns the type name, e.g. `http-webhook`.
+    fn kind(&self) -> &'static str;
+    /// Returns whether a repeat run is harmless.
+    fn effect(&self) -> Effect;
+    /// Runs the reaction once for `incident`.
+    ///
+    /// # Errors
+    /// Returns a [`ReactionError`]; [`ReactionError::is_retryable`] says whether trying again
+    /// may help.
+    async fn fire(&self, incident: &Incident) -> Result<Fired, ReactionError>;
+}
+
+/// What every reaction on a node shares.
+#[derive(Debug, Clone)]
+pub struct ReactionContext {
+    /// The node's pooled HTTP client for outgoing API calls.
+    pub http: reqwest::Client,
+}
+
+impl ReactionContext {
+    /// Builds the shared context.
+    ///
+    /// # Errors
+    /// Fails when the TLS backend cannot be initialised.
+    pub fn new() -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("CloudRoutes/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(Self { http })
+    }
+}
+
+/// The registry of reaction types: one variant per type name.
+#[derive(Debug, Clone)]
+pub enum ReactionConfig {
+    /// `http-webhook`.
+    HttpWebhook(http_webhook::Config),
+}
+
+impl ReactionConfig {
+    /// Parses and validates a reaction's `action` object.
+    ///
+    /// # Errors
+    /// Returns an error naming the offending field (relative to the `action` object).
+    pub fn parse(spec: &PluginSpec) -> Result<Self, ConfigError> {
+        let mut fields = spec.0.clone();
+        let kind = match fields.remove("type") {
+            Some(serde_json::Value::String(kind)) => kind,
+            Some(_) => return Err(ConfigError::invalid("type", "must be a string")),
+            None => return Err(ConfigError::invalid("type", "missing field `type`")),
+        };
+        let fields = serde_json::Value::Object(fields);
+        let config = match kind.as_str() {
+            "http-webhook" => Self::HttpWebhook(error::from_json(fields)?),
+            other => {
+                let known: Vec<_> = reaction_types().iter().map(|t| t.name).collect();
+                return Err(ConfigError::invalid(
+                    "type",
+                    format!(
+                        "unknown reaction type `{other}`, expected one of {}",
+                        known.join(", ")
+                    ),
+                ));
+            }
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            Self::HttpWebhook(c) => c.validate(),
+        }
+    }
+
+    /// Builds the runnable reaction.
+    ///
+    /// # Errors
+    /// Fails when the configuration cannot be turned into a reaction.
+    pub fn build(&self, context: &ReactionContext) -> Result<Box<dyn Reaction>, ConfigError> {
+        Ok(match self {
+            Self::HttpWebhook(c) => Box::new(http_webhook::HttpWebhookReaction::new(c, context)?),
+        })
+    }
+}
+
+/// A reaction type as `/api/v1/reaction-types` lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeInfo {
+    /// Type name, e.g. `http-webhook`.
+    pub name: &'static str,
+    /// One line on what it does.
+    pub description: &'static str,
+    /// Whether a repeat run is harmless.
+    pub effect: Effect,
+    /// Fields that are write-only (shown as `"***"`).
+    pub secret_fields: &'static [&'static str],
+    /// JSON Schema of the type's config object (without `type`).
+    pub schema: serde_json::Value,
+}
+
+/// Returns every reaction type with its JSON Schema, sorted by name.
+pub fn reaction_types() -> Vec<TypeInfo> {
+    fn info<T: JsonSchema>(
+        name: &'static str,
+        description: &'static str,
+        effect: Effect,
+        secret_fields: &'static [&'static str],
+    ) -> TypeInfo {
+        TypeInfo {
+            name,
+            description,
+            effect,
+            secret_fields,
+            schema: schemars::schema_for!(T).to_value(),
+        }
+    }
+    vec![info::<http_webhook::Config>(
+        "http-webhook",
+        "call a URL with a JSON body naming the monitor, status, episode and reason",
+        Effect::Idempotent,
+        http_webhook::SECRET_FIELDS,
+    )]
+}
+
+/// The placeholder shown instead of a secret value.
+pub const REDACTED: &str = "***";
+
+fn secret_fields_of(kind: &str) -> &'static [&'static str] {
+    reaction_types().into_iter().find(|t| t.name == kind).map_or(&[], |t| t.secret_fields)
+}
+
+/// Returns `spec` with every secret field's value (or, for an object, each of its values)
+/// replaced by `"***"`.
+pub fn redact(spec: &PluginSpec) -> PluginSpec {
+    let mut out = spec.clone();
+    for field in secret_fields_of(spec.kind()) {
+        match out.0.get_mut(*field) {
+            Some(serde_json::Value::Object(map)) => {
+                for value in map.values_mut() {
+                    *value = REDACTED.into();
+                }
+            }
+            Some(value) if !value.is_null() => *value = REDACTED.into(),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Replaces `"***"` placeholders in `new` with the values stored in `old` (same type only), so
+/// that a definition read from the API can be written back unchanged.
+pub fn restore_secrets(new: &mut PluginSpec, old: &PluginSpec) {
+    if new.kind() != old.kind() {
+        return;
+    }
+    for field in secret_fields_of(new.kind()) {
+        let old_value = old.0.get(*field);
+        match (new.0.get_mut(*field), old_value) {
+            (Some(serde_json::Value::Object(map)), Some(serde_json::Value::Object(old_map))) => {
+                for (key, value) in map.iter_mut() {
+                    if value == REDACTED {
+                        if let Some(previous) = old_map.get(key) {
+                            *value = previous.clone();
+                        }
+                    }
+                }
+            }
+            (Some(value), Some(previous)) if value == REDACTED => *value = previous.clone(),
+            _ => {}
+        }
+    }
+}

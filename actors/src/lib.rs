@@ -1,1 +1,28 @@
-//! placeholder
+//! CloudRoutes actors: the running engine of one node.
+//!
+//! - [`node`]: the facade the HTTP API calls ([`Node`]); it writes the store first, then tells
+//!   the actors.
+//! - [`root`]: the root supervisor, which starts and restarts the routers and the monitor
+//!   supervisor.
+//! - [`supervisor`]: starts, reconfigures, stops and restarts (with backoff) monitor actors.
+//! - [`monitor`]: one actor per monitor, with its own schedule.
+//! - [`router`]: folds results into state, persists transitions, fires gated reactions.
+//! - [`firing`]: runs one reaction firing with limits, deadline and retries; records it.
+//! - [`board`]: monitors and their live state, shared by routers and the API.
+//! - [`validate`]: the domain rules for monitor and reaction definitions.
+//! - [`metrics`]: the Prometheus metrics.
+
+pub mod board;
+pub mod error;
+pub mod firing;
+pub mod metrics;
+pub mod monitor;
+pub mod node;
+pub mod root;
+pub mod router;
+pub mod supervisor;
+pub mod validate;
+
+pub use error::NodeError;
+pub use node::{MonitorFilter, MonitorView, Node, ReactionView};
+pub use validate::{MonitorDraft, ReactionDraft};

@@ -19,7 +19,10 @@ use schemars::JsonSchema;
 pub mod error;
 pub mod http_get_statuscode;
 pub mod http_keyword;
+mod support;
 pub mod tcp_check;
+#[cfg(test)]
+mod test_support;
 pub mod webhook;
 
 pub use error::ConfigError;
@@ -150,7 +153,7 @@ pub fn check_types() -> Vec<TypeInfo> {
         description: &'static str,
         passive: bool,
     ) -> TypeInfo {
-        TypeInfo { name, description, passive, schema: schemars::schema_for!(T).to_value() }
+        TypeInfo { name, description, passive, schema: config_schema::<T>(name) }
     }
     vec![
         info::<http_get_statuscode::Config>(
@@ -174,4 +177,87 @@ pub fn check_types() -> Vec<TypeInfo> {
             true,
         ),
     ]
+}
+
+/// Returns the JSON Schema of a config type, titled with the type name and always listing
+/// `properties` (empty for a type without fields), as UIs build their forms from it.
+fn config_schema<T: JsonSchema>(name: &str) -> serde_json::Value {
+    let mut schema = schemars::schema_for!(T).to_value();
+    if let Some(object) = schema.as_object_mut() {
+        object.insert("title".into(), name.into());
+        object.entry("properties").or_insert_with(|| serde_json::json!({}));
+    }
+    schema
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn parse(value: serde_json::Value) -> Result<CheckConfig, ConfigError> {
+        CheckConfig::parse(&serde_json::from_value(value).unwrap())
+    }
+
+    #[test]
+    fn parse_names_the_offending_field() {
+        let cases = [
+            (json!({"type": "tcp-check", "host": "x", "port": "eighty"}), "port"),
+            (json!({"type": "http-get-statuscode", "url": "http://x", "bogus": 1}), "bogus"),
+            (json!({"type": "webhook", "url": "http://x"}), "url"),
+            (json!({"type": "tcp-chek"}), "type"),
+            (json!({"type": 7}), "type"),
+            (json!({"host": "x", "port": 80}), "type"),
+        ];
+        for (value, field) in cases {
+            let error = parse(value.clone()).unwrap_err();
+            assert_eq!(error.field, field, "{value}: {error}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_type_lists_the_known_ones() {
+        let error = parse(json!({"type": "tcp-chek"})).unwrap_err();
+        assert_eq!(error.field, "type");
+        for t in check_types() {
+            assert!(error.message.contains(t.name), "{} missing from {}", t.name, error.message);
+        }
+    }
+
+    #[test]
+    fn every_type_parses_builds_and_reports_its_kind() {
+        let context = CheckContext::new().unwrap();
+        let specs = [
+            json!({"type": "http-get-statuscode", "url": "http://127.0.0.1/"}),
+            json!({"type": "http-keyword", "url": "http://127.0.0.1/", "keyword": "OK"}),
+            json!({"type": "tcp-check", "host": "127.0.0.1", "port": 22}),
+        ];
+        for spec in specs {
+            let config = parse(spec.clone()).unwrap();
+            assert!(!config.is_passive());
+            let check = config.build(&context).unwrap().unwrap();
+            assert_eq!(check.kind(), spec["type"]);
+            assert_eq!(check.timeout(), Duration::from_secs(5));
+        }
+        let webhook = parse(json!({"type": "webhook"})).unwrap();
+        assert!(webhook.is_passive());
+        assert!(webhook.build(&context).unwrap().is_none());
+    }
+
+    #[test]
+    fn check_types_give_a_titled_object_schema_per_type() {
+        let types = check_types();
+        let names: Vec<_> = types.iter().map(|t| t.name).collect();
+        assert_eq!(names, ["http-get-statuscode", "http-keyword", "tcp-check", "webhook"]);
+        for t in &types {
+            assert_eq!(t.schema["type"], "object", "{}", t.name);
+            assert_eq!(t.schema["title"], t.name);
+            assert!(t.schema["properties"].is_object(), "{}", t.name);
+            let properties = t.schema["properties"].as_object().unwrap();
+            for (field, property) in properties {
+                assert!(property["description"].is_string(), "{}.{field} undocumented", t.name);
+            }
+        }
+    }
 }

@@ -5,11 +5,30 @@
 //! the embedded store. `cluster.toml` at the repository root documents every key.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use toml::{Table, Value};
 
+use crate::error::ConfigError;
 use crate::secret::Secret;
+
+mod env;
+
+/// The embedded store's file name inside `node.data_dir`.
+pub const EMBEDDED_STORE_FILE: &str = "cloudroutes.redb";
+
+/// Command-line flags that override the file and the environment (`--http`, `--data-dir`,
+/// `--node-id`); `None` leaves the key alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlagOverrides {
+    /// `--http ADDR`: overrides `http.addr`.
+    pub http_addr: Option<SocketAddr>,
+    /// `--data-dir DIR`: overrides `node.data_dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--node-id ID`: overrides `node.id`.
+    pub node_id: Option<String>,
+}
 
 /// The whole node configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -170,3 +189,174 @@ macro_rules! default_from_serde {
     )*};
 }
 default_from_serde!(NodeConfig, NodeSection, StoreSection, EngineSection, HttpSection);
+
+impl NodeConfig {
+    /// Loads and validates the configuration: defaults, then `file` (when given), then the
+    /// `CLOUDROUTES_*` variables in `env`, then `flags`; each overrides the one before.
+    ///
+    /// `env` is the whole environment (`std::env::vars().collect()`); variables without the
+    /// `CLOUDROUTES_` prefix are ignored. Every key has a variable named `CLOUDROUTES_` + its
+    /// dotted path in capitals with `.` as `_`, plus the aliases of API.md
+    /// (`CLOUDROUTES_DATA_DIR`, `CLOUDROUTES_STORE`, `CLOUDROUTES_SEEDS`, `CLOUDROUTES_COOKIE`).
+    ///
+    /// # Errors
+    /// [`ConfigError::Read`] when the file cannot be read; [`ConfigError::Parse`] naming the
+    /// file or the variable and the key when something does not parse, a key is unknown, or a
+    /// `CLOUDROUTES_*` variable is not a config variable; [`ConfigError::Invalid`] from
+    /// [`NodeConfig::validate`].
+    pub fn load(
+        file: Option<&Path>,
+        env: &[(String, String)],
+        flags: &FlagOverrides,
+    ) -> Result<NodeConfig, ConfigError> {
+        let (mut table, file_origin) = match file {
+            Some(path) => {
+                let origin = format!(" in {}", path.display());
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                let table = text.parse::<Table>().map_err(|error| ConfigError::Parse {
+                    origin: origin.clone(),
+                    message: error.to_string().trim_end().to_owned(),
+                })?;
+                (table, origin)
+            }
+            None => (Table::new(), String::new()),
+        };
+        let overrides = env::overrides(env)?;
+        for found in &overrides {
+            env::apply(&mut table, found)?;
+        }
+        let mut config: NodeConfig = serde_path_to_error::deserialize(Value::Table(table))
+            .map_err(|error| {
+                // toml appends "in `path`" lines; the key is named in front instead.
+                let text = error.inner().to_string();
+                let lines = text.lines().map(str::trim).filter(|line| !line.is_empty());
+                let message = lines.filter(|line| !line.starts_with("in `")).collect::<Vec<_>>();
+                let message = message.join(" ");
+                let key = dotted_key(&error.path().to_string(), &message);
+                let from_env = overrides
+                    .iter()
+                    .find(|found| key == found.key || key.starts_with(&format!("{}.", found.key)));
+                let origin = match from_env {
+                    Some(found) => format!(" from environment variable {}", found.variable),
+                    None => file_origin.clone(),
+                };
+                ConfigError::Parse { origin, message: format!("`{key}`: {message}") }
+            })?;
+        if let Some(addr) = flags.http_addr {
+            config.http.addr = addr;
+        }
+        if let Some(data_dir) = &flags.data_dir {
+            config.node.data_dir = data_dir.clone();
+        }
+        if let Some(node_id) = &flags.node_id {
+            config.node.id = Some(node_id.clone());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks ranges and consistency; [`NodeConfig::load`] calls it.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the dotted key of the first value that is wrong.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid =
+            |key: &str, message: String| ConfigError::Invalid { key: key.into(), message };
+        if self.version != 1 {
+            return Err(invalid("version", format!("must be 1, got {}", self.version)));
+        }
+        if let Some(id) = &self.node.id {
+            let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+            if id.is_empty() || id.len() > 128 || !id.chars().all(allowed) {
+                let message = format!("must be 1 to 128 of A-Z a-z 0-9 - _ . , got `{id}`");
+                return Err(invalid("node.id", message));
+            }
+        }
+        if self.node.data_dir.as_os_str().is_empty() {
+            return Err(invalid("node.data_dir", "must not be empty".into()));
+        }
+        let engine = &self.engine;
+        let ranges: [(&str, u64, u64, u64); 8] = [
+            ("engine.check_concurrency", as_u64(engine.check_concurrency), 1, 1_000_000),
+            ("engine.router_shards", as_u64(engine.router_shards), 0, 1_024),
+            ("engine.reaction_concurrency", as_u64(engine.reaction_concurrency), 1, 1_000_000),
+            ("engine.reaction_timeout_ms", engine.reaction_timeout_ms, 1, 600_000),
+            ("engine.state_flush_ms", engine.state_flush_ms, 10, 60_000),
+            ("engine.history_max_events", as_u64(engine.history_max_events), 1, 1_000_000),
+            ("engine.restart_backoff_initial_ms", engine.restart_backoff_initial_ms, 1, u64::MAX),
+            ("http.body_limit_bytes", self.http.body_limit_bytes, 1024, 64 * 1024 * 1024),
+        ];
+        for (key, value, min, max) in ranges {
+            if value < min || value > max {
+                return Err(invalid(key, format!("must be between {min} and {max}, got {value}")));
+            }
+        }
+        if engine.restart_backoff_initial_ms > engine.restart_backoff_max_ms {
+            let message = format!(
+                "must be at least engine.restart_backoff_initial_ms ({}), got {}",
+                engine.restart_backoff_initial_ms, engine.restart_backoff_max_ms
+            );
+            return Err(invalid("engine.restart_backoff_max_ms", message));
+        }
+        if let Some(url) = &self.http.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            let message = format!("must start with http:// or https://, got `{url}`");
+            return Err(invalid("http.public_url", message));
+        }
+        let url = &self.store.url;
+        if !(self.is_embedded() || url.starts_with("redis://") || url.starts_with("rediss://")) {
+            let message = format!("must be `embedded` or a redis:// or rediss:// URL, got `{url}`");
+            return Err(invalid("store.url", message));
+        }
+        if self.is_embedded() && !self.cluster.seeds.is_empty() {
+            let message = "is set, but a cluster needs a redis store: the embedded store serves \
+                           a single node; set store.url to a redis:// URL"
+                .to_owned();
+            return Err(invalid("cluster.seeds", message));
+        }
+        Ok(())
+    }
+
+    /// Returns how many reaction router actors to run: `engine.router_shards`, or one per
+    /// available core when it is 0.
+    pub fn router_shards(&self) -> usize {
+        match self.engine.router_shards {
+            0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+            shards => shards,
+        }
+    }
+
+    /// Returns whether the store is the embedded one (`store.url = "embedded"`).
+    pub fn is_embedded(&self) -> bool {
+        self.store.url == "embedded"
+    }
+
+    /// Returns the embedded store's file: `node.data_dir/cloudroutes.redb`.
+    pub fn embedded_store_path(&self) -> PathBuf {
+        self.node.data_dir.join(EMBEDDED_STORE_FILE)
+    }
+}
+
+fn as_u64(value: usize) -> u64 {
+    u64::try_from(value).unwrap_or(u64::MAX)
+}
+
+/// Returns the dotted key a deserialization error is about: the path serde reached, extended
+/// with the field an "unknown field" or "missing field" message names.
+fn dotted_key(path: &str, message: &str) -> String {
+    let base = if path == "." { "" } else { path };
+    let named = ["unknown field `", "missing field `"]
+        .iter()
+        .find_map(|marker| message.split_once(marker).and_then(|(_, rest)| rest.split('`').next()));
+    match (base, named) {
+        ("", Some(leaf)) => leaf.to_owned(),
+        (base, Some(leaf)) if base.rsplit('.').next() != Some(leaf) => format!("{base}.{leaf}"),
+        (base, _) => base.to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;

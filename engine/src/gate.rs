@@ -157,9 +157,9 @@ pub enum Decision {
 /// - `call_on: failed` fires on a counted failed result when `streak >= trigger` and either it
 ///   has not fired in this episode, or `frequency_secs > 0` and that many seconds have passed
 ///   since it last fired. A manual fail satisfies every trigger and every latch.
-/// - `call_on: healthy` fires once per recovery: on the counted healthy result whose streak
-///   reaches `trigger` after a failed episode (a manual heal satisfies the trigger). A monitor
-///   that never failed fires no healthy reaction.
+/// - `call_on: healthy` fires once per recovery: on the first counted healthy result after a
+///   failed episode whose streak is at least `trigger` (a manual heal satisfies the trigger). A
+///   monitor that never failed fires no healthy reaction.
 /// - `call_on: both` follows both rules.
 pub fn decide(
     rule: &GateRule,
@@ -218,12 +218,14 @@ pub fn decide(
                 episode: state.episode,
                 window: 1,
             });
-            if manual || state.streak == trigger {
+            // `>=`, not `==`: a recovery whose firing at `streak == trigger` was not carried
+            // out (claim refused while Redis was down, crash before the claim, trigger lowered
+            // mid-recovery) still fires on a later healthy result, under the same firing key;
+            // `healthy_episode` keeps it to once per recovery.
+            if manual || state.streak >= trigger {
                 fire
-            } else if state.streak < trigger {
-                Decision::Hold(format!("streak {} below trigger {trigger}", state.streak))
             } else {
-                Decision::Hold(format!("streak {} passed trigger {trigger} earlier", state.streak))
+                Decision::Hold(format!("streak {} below trigger {trigger}", state.streak))
             }
         }
     }

@@ -1,1 +1,78 @@
-//! placeholder
+//! The CloudRoutes HTTP API (warp): REST v1, webhook intake, metrics and health.
+//!
+//! - [`monitors`], [`reactions`]: the resources of API.md.
+//! - [`webhooks`]: result intake authenticated by each monitor's key.
+//! - [`meta`]: type catalogs with JSON Schemas, `/healthz`, `/readyz`, `/metrics`, `/`.
+//! - [`auth`]: bearer tokens; [`body`]: capped bodies and JSON with named fields;
+//!   [`error`]: the error body; [`views`]: the JSON shapes; [`openapi`]: the API document.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use cloudroutes_actors::Node;
+use warp::Filter;
+
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod meta;
+pub mod monitors;
+pub mod openapi;
+pub mod reactions;
+pub mod views;
+pub mod webhooks;
+
+pub use auth::Auth;
+pub use error::ApiError;
+
+/// What every handler gets.
+#[derive(Clone, Debug)]
+pub struct ApiState {
+    /// The node.
+    pub node: Node,
+    /// Accepted tokens.
+    pub auth: Auth,
+    /// Largest API request body.
+    pub body_limit: u64,
+    /// Base URL for links in responses (webhook URLs).
+    pub public_url: String,
+}
+
+impl ApiState {
+    /// A filter that authenticates the caller and yields the state and role.
+    pub fn authed(
+        &self,
+    ) -> impl Filter<Extract = (ApiState, auth::Role), Error = warp::Rejection> + Clone + use<>
+    {
+        let state = self.clone();
+        warp::any().map(move || state.clone()).and(auth::authenticated(self.auth.clone()))
+    }
+}
+
+/// Returns every route, with rejections turned into the documented error body.
+pub fn routes(
+    api: ApiState,
+) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
+    let routes = webhooks::routes(api.clone())
+        .or(monitors::routes(api.clone()))
+        .unify()
+        .or(reactions::routes(api.clone()))
+        .unify()
+        .or(meta::routes(api))
+        .unify();
+    routes.recover(error::recover).unify().with(warp::log("cloudroutes::http"))
+}
+
+/// Serves the API on `listener` until `shutdown` completes.
+pub async fn serve(
+    api: ApiState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    warp::serve(routes(api)).incoming(listener).graceful(shutdown).run().await;
+}
+
+/// Returns the public URL for an address when none is configured.
+pub fn default_public_url(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}

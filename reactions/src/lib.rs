@@ -177,13 +177,7 @@ pub fn reaction_types() -> Vec<TypeInfo> {
         effect: Effect,
         secret_fields: &'static [&'static str],
     ) -> TypeInfo {
-        TypeInfo {
-            name,
-            description,
-            effect,
-            secret_fields,
-            schema: schemars::schema_for!(T).to_value(),
-        }
+        TypeInfo { name, description, effect, secret_fields, schema: config_schema::<T>(name) }
     }
     vec![info::<http_webhook::Config>(
         "http-webhook",
@@ -191,6 +185,17 @@ pub fn reaction_types() -> Vec<TypeInfo> {
         Effect::Idempotent,
         http_webhook::SECRET_FIELDS,
     )]
+}
+
+/// Returns the JSON Schema of a config type, titled with the type name and always listing
+/// `properties` (empty for a type without fields), as UIs build their forms from it.
+fn config_schema<T: JsonSchema>(name: &str) -> serde_json::Value {
+    let mut schema = schemars::schema_for!(T).to_value();
+    if let Some(object) = schema.as_object_mut() {
+        object.insert("title".into(), name.into());
+        object.entry("properties").or_insert_with(|| serde_json::json!({}));
+    }
+    schema
 }
 
 /// The placeholder shown instead of a secret value.
@@ -228,16 +233,107 @@ pub fn restore_secrets(new: &mut PluginSpec, old: &PluginSpec) {
         let old_value = old.0.get(*field);
         match (new.0.get_mut(*field), old_value) {
             (Some(serde_json::Value::Object(map)), Some(serde_json::Value::Object(old_map))) => {
-                for (key, value) in map.iter_mut() {
-                    if value == REDACTED {
-                        if let Some(previous) = old_map.get(key) {
-                            *value = previous.clone();
-                        }
+                for (key, value) in map.iter_mut().filter(|(_, value)| *value == REDACTED) {
+                    if let Some(previous) = old_map.get(key) {
+                        *value = previous.clone();
                     }
                 }
             }
             (Some(value), Some(previous)) if value == REDACTED => *value = previous.clone(),
             _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn spec(value: serde_json::Value) -> PluginSpec {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn redact_shows_stars_for_each_header_value() {
+        let stored = spec(json!({
+            "type": "http-webhook", "url": "https://hooks.example.com/",
+            "headers": {"Authorization": "Bearer abc", "X-Team": "web"},
+        }));
+        let shown = redact(&stored);
+        let expected = json!({
+            "type": "http-webhook", "url": "https://hooks.example.com/",
+            "headers": {"Authorization": "***", "X-Team": "***"},
+        });
+        assert_eq!(serde_json::to_value(&shown).unwrap(), expected);
+        // No headers, nothing to hide; other types are left alone.
+        let bare = spec(json!({"type": "http-webhook", "url": "https://hooks.example.com/"}));
+        assert_eq!(redact(&bare), bare);
+        let other = spec(json!({"type": "no-such-type", "headers": {"A": "b"}}));
+        assert_eq!(redact(&other), other);
+    }
+
+    #[test]
+    fn restore_secrets_puts_stored_values_back_for_stars() {
+        let stored = spec(json!({
+            "type": "http-webhook", "url": "https://hooks.example.com/",
+            "headers": {"Authorization": "Bearer abc", "X-Team": "web"},
+        }));
+        let mut edited = redact(&stored);
+        edited.0.insert("timeout_ms".into(), json!(3000));
+        edited.0["headers"]["X-Team"] = json!("ops");
+        edited.0["headers"]["X-New"] = json!("fresh");
+        restore_secrets(&mut edited, &stored);
+        assert_eq!(edited.0["headers"]["Authorization"], "Bearer abc");
+        assert_eq!(edited.0["headers"]["X-Team"], "ops");
+        assert_eq!(edited.0["headers"]["X-New"], "fresh");
+        assert_eq!(edited.0["timeout_ms"], 3000);
+        assert!(ReactionConfig::parse(&edited).is_ok());
+    }
+
+    #[test]
+    fn a_star_with_no_stored_value_is_rejected_not_stored() {
+        let stored = spec(json!({"type": "http-webhook", "url": "https://hooks.example.com/"}));
+        let mut edited = spec(json!({
+            "type": "http-webhook", "url": "https://hooks.example.com/",
+            "headers": {"Authorization": "***"},
+        }));
+        restore_secrets(&mut edited, &stored);
+        assert_eq!(ReactionConfig::parse(&edited).unwrap_err().field, "headers");
+    }
+
+    #[test]
+    fn restore_secrets_ignores_a_definition_of_another_type() {
+        let stored = spec(json!({"type": "other", "headers": {"A": "secret"}}));
+        let mut edited =
+            spec(json!({"type": "http-webhook", "url": "http://x/", "headers": {"A": "***"}}));
+        let before = edited.clone();
+        restore_secrets(&mut edited, &stored);
+        assert_eq!(edited, before);
+    }
+
+    #[test]
+    fn parse_names_the_type_and_lists_the_known_ones() {
+        let error = ReactionConfig::parse(&spec(json!({"type": "http-webhok"}))).unwrap_err();
+        assert_eq!(error.field, "type");
+        assert!(error.message.contains("http-webhook"), "{error}");
+        let missing = ReactionConfig::parse(&spec(json!({"url": "http://x/"}))).unwrap_err();
+        assert_eq!(missing.field, "type");
+    }
+
+    #[test]
+    fn every_type_has_a_titled_object_schema_with_documented_properties() {
+        for info in reaction_types() {
+            assert_eq!(info.schema["type"], "object", "{}", info.name);
+            assert_eq!(info.schema["title"], info.name);
+            let properties = info.schema["properties"].as_object().unwrap();
+            for field in info.secret_fields {
+                assert_eq!(properties[*field]["writeOnly"], json!(true), "{}.{field}", info.name);
+            }
+            for (field, property) in properties {
+                assert!(property["description"].is_string(), "{}.{field} undocumented", info.name);
+            }
         }
     }
 }

@@ -1,0 +1,183 @@
+//! Running reactions: the loaded reaction book, and the task that runs one firing with a
+//! node-wide concurrency limit, a deadline, retries where safe, and a history record.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use cloudroutes_engine::gate::GateRule;
+use cloudroutes_engine::{
+    Event, EventKind, Reaction, ReactionId, ReactionOutcome, Store, Timestamp,
+};
+use cloudroutes_reactions::{Effect, Fired, Incident};
+use futures::FutureExt;
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+use tracing::{error, info, warn};
+
+use crate::metrics::{Metrics, OpLabel, TypeOutcome};
+
+/// Attempts per firing for idempotent reactions whose error is retryable.
+const MAX_ATTEMPTS: u32 = 3;
+
+/// A reaction definition with its runnable form.
+#[derive(Debug)]
+pub struct LoadedReaction {
+    /// The definition as stored.
+    pub def: Reaction,
+    /// The gating parameters.
+    pub rule: GateRule,
+    /// The runnable reaction.
+    pub runner: Arc<dyn cloudroutes_reactions::Reaction>,
+    last_run_at: Mutex<Option<Timestamp>>,
+}
+
+impl LoadedReaction {
+    /// Wraps a definition and its runnable form.
+    pub fn new(def: Reaction, runner: Arc<dyn cloudroutes_reactions::Reaction>) -> Self {
+        let rule = GateRule {
+            trigger: def.trigger,
+            frequency_secs: def.frequency_secs,
+            call_on: def.call_on,
+        };
+        Self { def, rule, runner, last_run_at: Mutex::new(None) }
+    }
+
+    /// Returns when this reaction last ran on this node.
+    pub fn last_run_at(&self) -> Option<Timestamp> {
+        *self.last_run_at.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    fn set_last_run_at(&self, at: Timestamp) {
+        *self.last_run_at.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(at);
+    }
+}
+
+/// The reactions loaded on this node, by id.
+#[derive(Debug, Default)]
+pub struct ReactionBook {
+    reactions: RwLock<HashMap<ReactionId, Arc<LoadedReaction>>>,
+}
+
+impl ReactionBook {
+    /// Returns one loaded reaction.
+    pub fn get(&self, id: &ReactionId) -> Option<Arc<LoadedReaction>> {
+        self.reactions.read().unwrap_or_else(|poison| poison.into_inner()).get(id).cloned()
+    }
+
+    /// Inserts or replaces a reaction, keeping its last run time.
+    pub fn insert(&self, reaction: LoadedReaction) {
+        let mut map = self.reactions.write().unwrap_or_else(|poison| poison.into_inner());
+        if let Some(previous) = map.get(&reaction.def.id) {
+            if let Some(at) = previous.last_run_at() {
+                reaction.set_last_run_at(at);
+            }
+        }
+        map.insert(reaction.def.id.clone(), Arc::new(reaction));
+    }
+
+    /// Removes a reaction; returns whether it was there.
+    pub fn remove(&self, id: &ReactionId) -> bool {
+        self.reactions.write().unwrap_or_else(|poison| poison.into_inner()).remove(id).is_some()
+    }
+}
+
+/// What reaction runs share on a node.
+pub struct FiringContext {
+    /// Where outcomes are recorded.
+    pub store: Arc<dyn Store>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// The node-wide limit on reactions running at once.
+    pub limiter: Arc<Semaphore>,
+    /// Upper bound on one firing, retries included.
+    pub timeout: Duration,
+    /// Tracks running firings so shutdown can wait for them.
+    pub tasks: tokio_util::task::TaskTracker,
+}
+
+impl FiringContext {
+    /// Runs one firing in its own task: a slow target never blocks a router.
+    pub fn spawn(self: &Arc<Self>, reaction: Arc<LoadedReaction>, incident: Incident) {
+        let context = Arc::clone(self);
+        self.tasks.spawn(async move { context.run(reaction, incident).await });
+    }
+
+    async fn run(&self, reaction: Arc<LoadedReaction>, incident: Incident) {
+        let Ok(_permit) = self.limiter.acquire().await else { return };
+        let (outcome, detail) = self.attempt(&reaction, &incident).await;
+        let now = OffsetDateTime::now_utc();
+        reaction.set_last_run_at(now);
+        let kind = reaction.runner.kind();
+        self.metrics
+            .reactions
+            .get_or_create(&TypeOutcome { r#type: kind, outcome: outcome.as_str() })
+            .inc();
+        match outcome {
+            ReactionOutcome::Failed => warn!(monitor_id = %incident.monitor_id,
+                reaction_id = %incident.reaction_id, reaction_type = kind, detail = %detail,
+                "reaction failed"),
+            _ => info!(monitor_id = %incident.monitor_id, reaction_id = %incident.reaction_id,
+                reaction_type = kind, outcome = outcome.as_str(), detail = %detail, "reaction ran"),
+        }
+        let event = Event::new(
+            incident.monitor_id.clone(),
+            now,
+            EventKind::Reaction {
+                reaction_id: incident.reaction_id.clone(),
+                reaction_type: kind.to_owned(),
+                outcome,
+                episode: incident.episode,
+                detail,
+                node: incident.node.clone(),
+            },
+        );
+        if let Err(err) = self.store.append_events(&[event]).await {
+            self.metrics.store_errors.get_or_create(&OpLabel { op: "append_events" }).inc();
+            error!(monitor_id = %incident.monitor_id, error = %err, "could not record a reaction outcome");
+        }
+    }
+
+    /// Runs the reaction, retrying idempotent ones on retryable errors, within the deadline.
+    async fn attempt(
+        &self,
+        reaction: &LoadedReaction,
+        incident: &Incident,
+    ) -> (ReactionOutcome, String) {
+        let deadline = Instant::now() + self.timeout;
+        let retry_allowed = reaction.runner.effect() == Effect::Idempotent;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            let run = AssertUnwindSafe(reaction.runner.fire(incident)).catch_unwind();
+            let error = match tokio::time::timeout(remaining, run).await {
+                Ok(Ok(Ok(Fired::Executed(detail)))) => {
+                    return (ReactionOutcome::Executed, with_attempts(detail, attempt));
+                }
+                Ok(Ok(Ok(Fired::Skipped(reason)))) => return (ReactionOutcome::Skipped, reason),
+                Ok(Ok(Err(error)))
+                    if retry_allowed && error.is_retryable() && attempt < MAX_ATTEMPTS =>
+                {
+                    let backoff = Duration::from_millis(500 * 2u64.pow(attempt - 1));
+                    if Instant::now() + backoff >= deadline {
+                        error.to_string()
+                    } else {
+                        tokio::time::sleep(backoff).await;
+                        continue;
+                    }
+                }
+                Ok(Ok(Err(error))) => error.to_string(),
+                Ok(Err(_panic)) => "reaction panicked".to_owned(),
+                Err(_) => format!("no result within {} ms", self.timeout.as_millis()),
+            };
+            return (ReactionOutcome::Failed, with_attempts(error, attempt));
+        }
+    }
+}
+
+fn with_attempts(detail: String, attempts: u32) -> String {
+    if attempts == 1 { detail } else { format!("{detail} (after {attempts} attempts)") }
+}

@@ -1,0 +1,187 @@
+//! One actor per monitor: it owns its schedule, runs its check inside the node-wide
+//! concurrency limit, reports to its reaction router and re-arms itself with `send_after`.
+//!
+//! The schedule is a grid: tick `k` is due at `first_due + k * interval`. A tick that starts
+//! late is measured (schedule lateness) and the next one stays on the grid; a check that runs
+//! past whole intervals skips them rather than bursting. A generation number makes stale
+//! timers harmless after a reconfigure.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloudroutes_checks::Check;
+use cloudroutes_engine::gate::Observation;
+use cloudroutes_engine::{CheckOutcome, Method, MonitorId};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor_cluster::RactorMessage;
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+use crate::metrics::{Metrics, TypeLabel, TypeOutcome};
+use crate::router::{RouterMsg, Routers};
+
+/// Extra time granted past a check's own timeout before the actor gives up on it.
+const CHECK_DEADLINE_GRACE: Duration = Duration::from_secs(1);
+
+/// Messages a monitor actor handles (local only: never advertised to peers).
+#[derive(RactorMessage)]
+pub enum MonitorMsg {
+    /// Time to run; ignored unless the generation matches.
+    Tick(u64),
+    /// Replace the check and interval; the schedule restarts at a random phase.
+    Reconfigure {
+        /// The new check.
+        check: Arc<dyn Check>,
+        /// The new interval.
+        interval: Duration,
+    },
+    /// Run the check now (outside the schedule), report it, and reply with the outcome.
+    RunNow(RpcReplyPort<CheckOutcome>),
+}
+
+/// What every monitor actor on a node shares.
+#[derive(Debug)]
+pub struct MonitorShared {
+    /// Where results go.
+    pub routers: Arc<Routers>,
+    /// The node-wide limit on checks running at once.
+    pub check_limiter: Arc<Semaphore>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// This node's id.
+    pub node_id: Arc<str>,
+}
+
+/// Arguments to start a monitor actor.
+pub struct MonitorArgs {
+    /// The monitor.
+    pub id: MonitorId,
+    /// Its runnable check.
+    pub check: Arc<dyn Check>,
+    /// Time between checks.
+    pub interval: Duration,
+    /// Delay before the first check (a random phase, so monitors spread out).
+    pub first_delay: Duration,
+    /// Node-wide shared parts.
+    pub shared: Arc<MonitorShared>,
+}
+
+/// A monitor actor's state.
+pub struct MonitorActorState {
+    id: MonitorId,
+    check: Arc<dyn Check>,
+    interval: Duration,
+    generation: u64,
+    next_due: Instant,
+    shared: Arc<MonitorShared>,
+}
+
+/// The monitor actor.
+pub struct MonitorActor;
+
+impl Actor for MonitorActor {
+    type Msg = MonitorMsg;
+    type State = MonitorActorState;
+    type Arguments = MonitorArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<MonitorMsg>,
+        args: MonitorArgs,
+    ) -> Result<MonitorActorState, ActorProcessingErr> {
+        let state = MonitorActorState {
+            id: args.id,
+            check: args.check,
+            interval: args.interval,
+            generation: 0,
+            next_due: Instant::now() + args.first_delay,
+            shared: args.shared,
+        };
+        myself.send_after(args.first_delay, || MonitorMsg::Tick(0));
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<MonitorMsg>,
+        message: MonitorMsg,
+        state: &mut MonitorActorState,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            MonitorMsg::Tick(generation) if generation == state.generation => {
+                let started = Instant::now();
+                let lateness = started.saturating_duration_since(state.next_due);
+                state.shared.metrics.schedule_lateness.observe(lateness.as_secs_f64());
+                let outcome = run_check(state.check.as_ref(), &state.shared).await;
+                report(state, outcome);
+                let now = Instant::now();
+                state.next_due += state.interval;
+                if state.next_due <= now {
+                    let behind = now.duration_since(state.next_due).as_nanos();
+                    let skipped = behind / state.interval.as_nanos().max(1) + 1;
+                    let skipped = u32::try_from(skipped).unwrap_or(u32::MAX);
+                    state.next_due += state.interval * skipped;
+                }
+                myself.send_after(state.next_due - now, move || MonitorMsg::Tick(generation));
+            }
+            MonitorMsg::Tick(_) => {} // a timer from before a reconfigure
+            MonitorMsg::Reconfigure { check, interval } => {
+                state.check = check;
+                state.interval = interval;
+                state.generation += 1;
+                let phase = random_phase(interval);
+                state.next_due = Instant::now() + phase;
+                let generation = state.generation;
+                myself.send_after(phase, move || MonitorMsg::Tick(generation));
+            }
+            MonitorMsg::RunNow(reply) => {
+                let outcome = run_check(state.check.as_ref(), &state.shared).await;
+                report(state, outcome.clone());
+                let _ = reply.send(outcome);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn report(state: &MonitorActorState, outcome: CheckOutcome) {
+    let observation = Observation {
+        outcome,
+        method: Method::Automatic,
+        at: OffsetDateTime::now_utc(),
+        node: state.shared.node_id.to_string(),
+    };
+    // A router that is restarting drops this one result; the next tick reports again.
+    let Some(router) = state.shared.routers.for_monitor(&state.id) else { return };
+    let _ = router.cast(RouterMsg::Observe { id: state.id.clone(), observation, reply: None });
+}
+
+/// Runs a check inside the node-wide limit and a deadline, and records its metrics.
+pub async fn run_check(check: &dyn Check, shared: &MonitorShared) -> CheckOutcome {
+    let Ok(_permit) = shared.check_limiter.acquire().await else {
+        return CheckOutcome::Unknown { reason: "node is shutting down".into() };
+    };
+    let started = Instant::now();
+    let deadline = check.timeout() + CHECK_DEADLINE_GRACE;
+    let outcome = match tokio::time::timeout(deadline, check.run()).await {
+        Ok(outcome) => outcome,
+        Err(_) => CheckOutcome::Unknown {
+            reason: format!("check did not finish within {} ms", deadline.as_millis()),
+        },
+    };
+    let kind = check.kind();
+    let metrics = &shared.metrics;
+    metrics.checks.get_or_create(&TypeOutcome { r#type: kind, outcome: outcome.label() }).inc();
+    metrics
+        .check_duration
+        .get_or_create(&TypeLabel { r#type: kind })
+        .observe(started.elapsed().as_secs_f64());
+    outcome
+}
+
+/// Returns a random delay in `[0, interval)`.
+pub fn random_phase(interval: Duration) -> Duration {
+    let nanos = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX).max(1);
+    Duration::from_nanos(rand::random_range(0..nanos))
+}

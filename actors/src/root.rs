@@ -1,0 +1,178 @@
+//! The root supervisor of a node: it starts the reaction routers and the monitor supervisor,
+//! and restarts either if it fails. Everything a child needs to be rebuilt lives in [`Parts`],
+//! outside the children, so a restart loses nothing but in-flight messages.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use cloudroutes_checks::{CheckConfig, CheckContext};
+use cloudroutes_engine::Store;
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use ractor_cluster::RactorMessage;
+use tracing::{error, warn};
+
+use crate::board::Board;
+use crate::firing::{FiringContext, ReactionBook};
+use crate::metrics::Metrics;
+use crate::monitor::MonitorShared;
+use crate::router::{RouterActor, RouterArgs, RouterMsg, Routers};
+use crate::supervisor::{MonitorSupervisor, SupervisorArgs, SupervisorMsg};
+
+/// Everything the node's actors are built from.
+pub struct Parts {
+    /// Monitors and their live state.
+    pub board: Arc<Board>,
+    /// Loaded reactions.
+    pub book: Arc<ReactionBook>,
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// What reaction runs share.
+    pub firing: Arc<FiringContext>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// What monitor actors share (includes the routers).
+    pub monitor_shared: Arc<MonitorShared>,
+    /// What checks share.
+    pub check_context: CheckContext,
+    /// Counter flush period.
+    pub flush_every: Duration,
+    /// Monitor restart backoff: first delay.
+    pub backoff_initial: Duration,
+    /// Monitor restart backoff: longest delay.
+    pub backoff_max: Duration,
+    /// The current monitor supervisor.
+    pub supervisor: RwLock<Option<ActorRef<SupervisorMsg>>>,
+    /// Set during shutdown: children that stop are not restarted.
+    pub stopping: AtomicBool,
+}
+
+impl Parts {
+    /// Returns the routers.
+    pub fn routers(&self) -> &Arc<Routers> {
+        &self.monitor_shared.routers
+    }
+
+    /// Returns the current monitor supervisor.
+    pub fn supervisor(&self) -> Option<ActorRef<SupervisorMsg>> {
+        self.supervisor.read().unwrap_or_else(|poison| poison.into_inner()).clone()
+    }
+}
+
+/// Messages of the root supervisor (it only reacts to its children).
+#[derive(RactorMessage)]
+pub enum NodeMsg {}
+
+/// The root supervisor actor.
+pub struct NodeActor;
+
+impl Actor for NodeActor {
+    type Msg = NodeMsg;
+    type State = Arc<Parts>;
+    type Arguments = Arc<Parts>;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<NodeMsg>,
+        parts: Arc<Parts>,
+    ) -> Result<Arc<Parts>, ActorProcessingErr> {
+        for shard in 0..parts.board.shard_count() {
+            let router = spawn_router(&myself, &parts, shard).await?;
+            parts.routers().install(shard, router);
+        }
+        let supervisor = spawn_supervisor(&myself, &parts).await?;
+        *parts.supervisor.write().unwrap_or_else(|poison| poison.into_inner()) = Some(supervisor);
+        Ok(parts)
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<NodeMsg>,
+        event: SupervisionEvent,
+        parts: &mut Arc<Parts>,
+    ) -> Result<(), ActorProcessingErr> {
+        let (SupervisionEvent::ActorFailed(cell, _) | SupervisionEvent::ActorTerminated(cell, ..)) =
+            event
+        else {
+            return Ok(());
+        };
+        if parts.stopping.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let id = cell.get_id();
+        if let Some(shard) = parts.routers().shard_of_actor(id) {
+            error!(shard, "reaction router stopped; restarting it");
+            let router = spawn_router(&myself, parts, shard).await?;
+            parts.routers().install(shard, router);
+        } else if parts.supervisor().is_some_and(|s| s.get_id() == id) {
+            error!("monitor supervisor stopped; restarting it and every monitor");
+            let supervisor = spawn_supervisor(&myself, parts).await?;
+            *parts.supervisor.write().unwrap_or_else(|poison| poison.into_inner()) =
+                Some(supervisor.clone());
+            for monitor in parts.board.monitors() {
+                if let Some(upsert) = runnable(&monitor, &parts.check_context) {
+                    let _ = supervisor.cast(upsert);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Returns the supervisor message that starts `monitor`, or `None` when it does not run
+/// (disabled, webhook-driven, or a stored check that no longer builds).
+pub fn runnable(
+    monitor: &cloudroutes_engine::Monitor,
+    context: &CheckContext,
+) -> Option<SupervisorMsg> {
+    if !monitor.enabled {
+        return None;
+    }
+    let interval = Duration::from_secs(u64::from(monitor.interval_secs?));
+    let built = CheckConfig::parse(&monitor.check).and_then(|config| config.build(context));
+    match built {
+        Ok(Some(check)) => Some(SupervisorMsg::Upsert {
+            id: monitor.id.clone(),
+            check: Arc::from(check),
+            interval,
+        }),
+        Ok(None) => None,
+        Err(err) => {
+            warn!(monitor_id = %monitor.id, error = %err, "stored check does not build; not running it");
+            None
+        }
+    }
+}
+
+async fn spawn_router(
+    myself: &ActorRef<NodeMsg>,
+    parts: &Parts,
+    shard: usize,
+) -> Result<ActorRef<RouterMsg>, ActorProcessingErr> {
+    let args = RouterArgs {
+        shard,
+        board: Arc::clone(&parts.board),
+        book: Arc::clone(&parts.book),
+        store: Arc::clone(&parts.store),
+        firing: Arc::clone(&parts.firing),
+        metrics: Arc::clone(&parts.metrics),
+        flush_every: parts.flush_every,
+    };
+    let (router, _) = Actor::spawn_linked(None, RouterActor, args, myself.get_cell()).await?;
+    Ok(router)
+}
+
+async fn spawn_supervisor(
+    myself: &ActorRef<NodeMsg>,
+    parts: &Parts,
+) -> Result<ActorRef<SupervisorMsg>, ActorProcessingErr> {
+    let args = SupervisorArgs {
+        shared: Arc::clone(&parts.monitor_shared),
+        store: Arc::clone(&parts.store),
+        backoff_initial: parts.backoff_initial,
+        backoff_max: parts.backoff_max,
+    };
+    let (supervisor, _) =
+        Actor::spawn_linked(None, MonitorSupervisor, args, myself.get_cell()).await?;
+    Ok(supervisor)
+}

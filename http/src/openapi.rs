@@ -1,0 +1,121 @@
+//! The OpenAPI 3.1 document of the API (served at `/api/v1/openapi.json`).
+
+use serde_json::{Value, json};
+
+fn error_responses(codes: &[&str]) -> Value {
+    let mut out = serde_json::Map::new();
+    for code in codes {
+        out.insert((*code).to_owned(), json!({"$ref": format!("#/components/responses/E{code}")}));
+    }
+    Value::Object(out)
+}
+
+fn with(mut ok: Value, errors: &[&str]) -> Value {
+    if let (Some(ok), Value::Object(errors)) = (ok.as_object_mut(), error_responses(errors)) {
+        ok.extend(errors);
+    }
+    ok
+}
+
+fn json_body(schema: &str) -> Value {
+    json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+fn ok(status: &str, schema: &str) -> Value {
+    json!({status: {"description": "success", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}}})
+}
+
+/// Returns the OpenAPI document.
+pub fn document() -> Value {
+    let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
+    let paging = json!([
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+        {"name": "cursor", "in": "query", "schema": {"type": "string"}}
+    ]);
+    let mut list_params = paging.as_array().cloned().unwrap_or_default();
+    list_params.push(json!({"name": "status", "in": "query", "schema": {"enum": ["healthy", "failed", "unknown"]}}));
+    list_params.push(json!({"name": "tag", "in": "query", "schema": {"type": "string"}}));
+    let mut event_params = id.as_array().cloned().unwrap_or_default();
+    event_params.extend(paging.as_array().cloned().unwrap_or_default());
+    let e = ["400", "401", "413"];
+    let e_id = ["400", "401", "404", "413"];
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "CloudRoutes API", "version": "1"},
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/v1/monitors": {
+                "post": {"summary": "create a monitor", "requestBody": json_body("MonitorIn"), "responses": with(ok("201", "Monitor"), &e)},
+                "get": {"summary": "list monitors", "parameters": list_params, "responses": with(ok("200", "MonitorPage"), &["400", "401"])}
+            },
+            "/api/v1/monitors/{id}": {
+                "parameters": id,
+                "get": {"summary": "one monitor with its state", "responses": with(ok("200", "Monitor"), &["401", "404"])},
+                "put": {"summary": "replace a monitor's definition (state is kept)", "requestBody": json_body("MonitorIn"), "responses": with(ok("200", "Monitor"), &e_id)},
+                "delete": {"summary": "delete a monitor and its history", "responses": with(json!({"204": {"description": "deleted"}}), &["401", "404"])}
+            },
+            "/api/v1/monitors/{id}/run": {"parameters": id, "post": {"summary": "run the check now", "responses": with(ok("200", "RunResult"), &["401", "404", "409"])}},
+            "/api/v1/monitors/{id}/fail": {"parameters": id, "post": {"summary": "mark failed by hand", "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ManualIn"}}}}, "responses": with(ok("200", "Monitor"), &e_id)}},
+            "/api/v1/monitors/{id}/heal": {"parameters": id, "post": {"summary": "mark healthy by hand", "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ManualIn"}}}}, "responses": with(ok("200", "Monitor"), &e_id)}},
+            "/api/v1/monitors/{id}/events": {"get": {"summary": "history, newest first", "parameters": event_params, "responses": with(ok("200", "EventPage"), &["400", "401", "404"])}},
+            "/api/v1/reactions": {
+                "post": {"summary": "create a reaction", "requestBody": json_body("ReactionIn"), "responses": with(ok("201", "Reaction"), &e)},
+                "get": {"summary": "list reactions", "parameters": paging, "responses": with(ok("200", "ReactionPage"), &["400", "401"])}
+            },
+            "/api/v1/reactions/{id}": {
+                "parameters": id,
+                "get": {"summary": "one reaction (secrets as ***)", "responses": with(ok("200", "Reaction"), &["401", "404"])},
+                "put": {"summary": "replace a reaction; *** keeps a stored secret", "requestBody": json_body("ReactionIn"), "responses": with(ok("200", "Reaction"), &e_id)},
+                "delete": {"summary": "delete a reaction no monitor uses", "responses": with(json!({"204": {"description": "deleted"}}), &["401", "404", "409"])}
+            },
+            "/api/v1/check-types": {"get": {"summary": "check types with JSON Schemas", "responses": with(json!({"200": {"description": "types"}}), &["401"])}},
+            "/api/v1/reaction-types": {"get": {"summary": "reaction types with JSON Schemas", "responses": with(json!({"200": {"description": "types"}}), &["401"])}},
+            "/api/v1/webhooks/{id}/{key}": {"post": {
+                "summary": "webhook intake (authenticated by the monitor's key)", "security": [],
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "key", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["action"], "additionalProperties": false, "properties": {"action": {"enum": ["healthy", "failed", "status", "true", "false"]}, "reason": {"type": "string"}}}}}},
+                "responses": with(json!({"200": {"description": "result", "content": {"application/json": {"schema": {"type": "object", "properties": {"result": {"type": "string"}, "status": {"type": "string"}, "streak": {"type": "integer"}}}}}}}), &["400", "404", "409", "413"])
+            }},
+            "/healthz": {"get": {"summary": "liveness", "security": [], "responses": {"200": {"description": "alive"}}}},
+            "/readyz": {"get": {"summary": "readiness", "security": [], "responses": {"200": {"description": "ready"}, "503": {"description": "starting or stopping"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "text exposition format"}}}}
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {
+                "E400": {"description": "malformed or invalid", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "E401": {"description": "missing or wrong token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "E404": {"description": "not found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "E409": {"description": "conflict", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "E413": {"description": "body too large", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            },
+            "schemas": {
+                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": ["string", "null"]}}}}},
+                "MonitorIn": {"type": "object", "required": ["name", "check"], "additionalProperties": false, "properties": {
+                    "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "check": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}, "description": "see /api/v1/check-types"},
+                    "interval_secs": {"type": ["integer", "null"], "minimum": 1, "maximum": 86400},
+                    "reactions": {"type": "array", "maxItems": 100, "items": {"type": "string"}},
+                    "enabled": {"type": "boolean", "default": true},
+                    "tags": {"type": "array", "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 64}},
+                    "id": {"type": "string", "readOnly": true}, "state": {"readOnly": true}, "webhook_url": {"readOnly": true}}},
+                "State": {"type": "object", "properties": {"status": {"enum": ["unknown", "healthy", "failed"]}, "streak": {"type": "integer"}, "episode": {"type": "integer"}, "manual_hold": {"type": "boolean"}, "last_check_at": {"type": ["string", "null"]}, "last_change_at": {"type": ["string", "null"]}, "last_reason": {"type": ["string", "null"]}, "owner": {"type": ["string", "null"]}}},
+                "Monitor": {"allOf": [{"$ref": "#/components/schemas/MonitorIn"}, {"type": "object", "properties": {"id": {"type": "string"}, "state": {"$ref": "#/components/schemas/State"}, "webhook_url": {"type": "string"}}}]},
+                "MonitorPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Monitor"}}, "next_cursor": {"type": ["string", "null"]}}},
+                "RunResult": {"type": "object", "properties": {"outcome": {"enum": ["healthy", "failed", "unknown"]}, "reason": {"type": "string"}, "monitor": {"$ref": "#/components/schemas/Monitor"}}},
+                "ManualIn": {"type": "object", "additionalProperties": false, "properties": {"reason": {"type": "string", "maxLength": 1000}}},
+                "ReactionIn": {"type": "object", "required": ["name", "action"], "additionalProperties": false, "properties": {
+                    "name": {"type": "string", "minLength": 1, "maxLength": 200},
+                    "action": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}, "description": "see /api/v1/reaction-types"},
+                    "trigger": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 0},
+                    "frequency_secs": {"type": "integer", "minimum": 0, "maximum": 604800, "default": 0},
+                    "call_on": {"enum": ["failed", "healthy", "both"], "default": "failed"},
+                    "id": {"type": "string", "readOnly": true}, "last_run_at": {"readOnly": true}}},
+                "Reaction": {"allOf": [{"$ref": "#/components/schemas/ReactionIn"}, {"type": "object", "properties": {"id": {"type": "string"}, "last_run_at": {"type": ["string", "null"]}}}]},
+                "ReactionPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Reaction"}}, "next_cursor": {"type": ["string", "null"]}}},
+                "Event": {"type": "object", "required": ["id", "monitor_id", "at", "kind"], "properties": {"id": {"type": "string"}, "monitor_id": {"type": "string"}, "at": {"type": "string"}, "kind": {"enum": ["status_change", "reaction", "ignored", "crash"]}}},
+                "EventPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}, "next_cursor": {"type": ["string", "null"]}}}
+            }
+        }
+    })
+}

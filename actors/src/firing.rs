@@ -70,10 +70,8 @@ impl ReactionBook {
     /// Inserts or replaces a reaction, keeping its last run time.
     pub fn insert(&self, reaction: LoadedReaction) {
         let mut map = self.reactions.write().unwrap_or_else(|poison| poison.into_inner());
-        if let Some(previous) = map.get(&reaction.def.id) {
-            if let Some(at) = previous.last_run_at() {
-                reaction.set_last_run_at(at);
-            }
+        if let Some(at) = map.get(&reaction.def.id).and_then(|previous| previous.last_run_at()) {
+            reaction.set_last_run_at(at);
         }
         map.insert(reaction.def.id.clone(), Arc::new(reaction));
     }

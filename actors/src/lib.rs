@@ -23,6 +23,9 @@ pub mod router;
 pub mod supervisor;
 pub mod validate;
 
+#[cfg(test)]
+mod tests;
+
 pub use error::NodeError;
 pub use node::{MonitorFilter, MonitorView, Node, ReactionView};
 pub use validate::{MonitorDraft, ReactionDraft};

@@ -46,7 +46,48 @@ fn field_of(path: &str, message: &str) -> String {
     let leaf = named("unknown field `").or_else(|| named("missing field `"));
     match (base.is_empty(), leaf) {
         (true, Some(leaf)) => leaf,
+        // For an unknown field the path already ends at the field itself.
+        (false, Some(leaf)) if base == leaf || base.ends_with(&format!(".{leaf}")) => base,
         (false, Some(leaf)) => format!("{base}.{leaf}"),
         (_, None) => base,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::from_json;
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Outer {
+        name: String,
+        inner: Inner,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        port: u16,
+    }
+
+    fn field(value: serde_json::Value) -> String {
+        from_json::<Outer>(value).unwrap_err().field
+    }
+
+    #[test]
+    fn names_the_offending_field_once() {
+        assert_eq!(
+            field(serde_json::json!({"name": "a", "inner": {"port": 1}, "bogus": 1})),
+            "bogus"
+        );
+        assert_eq!(
+            field(serde_json::json!({"name": "a", "inner": {"port": 1, "x": 1}})),
+            "inner.x"
+        );
+        assert_eq!(field(serde_json::json!({"inner": {"port": 1}})), "name");
+        assert_eq!(field(serde_json::json!({"name": "a", "inner": {}})), "inner.port");
+        assert_eq!(field(serde_json::json!({"name": "a", "inner": {"port": "x"}})), "inner.port");
     }
 }

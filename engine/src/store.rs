@@ -20,6 +20,8 @@ pub mod embedded;
 pub trait Store: Send + Sync + 'static {
     /// Creates or replaces a monitor definition (its state and history are untouched).
     async fn put_monitor(&self, monitor: &Monitor) -> Result<(), StoreError>;
+    /// Creates or replaces many monitor definitions in one transaction (all or none).
+    async fn put_monitors(&self, monitors: &[Monitor]) -> Result<(), StoreError>;
     /// Returns one monitor definition.
     async fn get_monitor(&self, id: &MonitorId) -> Result<Option<Monitor>, StoreError>;
     /// Returns up to `limit` monitors ordered by id, starting after `after`.

@@ -23,6 +23,7 @@ pub const HISTORY_MAX_EVENTS: usize = 5;
 pub async fn run_all(store: &dyn Store) {
     monitor_put_get_replace_delete(store).await;
     monitor_list_is_ordered_and_pages(store).await;
+    put_monitors_writes_a_batch(store).await;
     reaction_put_get_replace_delete(store).await;
     reaction_list_is_ordered_and_pages(store).await;
     state_round_trips(store).await;
@@ -130,6 +131,23 @@ pub async fn monitor_put_get_replace_delete(store: &dyn Store) {
     assert_eq!(got, None, "a deleted monitor is gone");
     let again = store.delete_monitor(&monitor.id).await.expect("delete_monitor");
     assert!(!again, "deleting a deleted monitor says it did not exist");
+}
+
+/// Checks that `put_monitors` creates and replaces many monitors at once.
+pub async fn put_monitors_writes_a_batch(store: &dyn Store) {
+    let mut batch: Vec<Monitor> = (0..3).map(|i| sample_monitor(&format!("batch-{i}"))).collect();
+    store.put_monitors(&batch).await.expect("put_monitors");
+    for monitor in &batch {
+        let got = store.get_monitor(&monitor.id).await.expect("get_monitor");
+        assert_eq!(got.as_ref(), Some(monitor), "put_monitors stores every monitor");
+    }
+    batch[1].name = "batch-renamed".into();
+    store.put_monitors(&batch[1..2]).await.expect("put_monitors (replace)");
+    let got = store.get_monitor(&batch[1].id).await.expect("get_monitor");
+    assert_eq!(got.map(|m| m.name), Some("batch-renamed".into()), "put_monitors replaces");
+    for monitor in &batch {
+        store.delete_monitor(&monitor.id).await.expect("delete_monitor");
+    }
 }
 
 /// Checks that monitors list in id order, strictly after the cursor, `limit` at a time.

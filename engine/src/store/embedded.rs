@@ -300,6 +300,17 @@ impl Store for EmbeddedStore {
         self.write(move |txn| put_record(txn, MONITORS, &id, &bytes)).await
     }
 
+    async fn put_monitors(&self, monitors: &[Monitor]) -> Result<(), StoreError> {
+        let records = monitors
+            .iter()
+            .map(|monitor| Ok((monitor.id.0.clone(), encode(monitor)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        self.write(move |txn| {
+            records.iter().try_for_each(|(id, bytes)| put_record(txn, MONITORS, id, bytes))
+        })
+        .await
+    }
+
     async fn get_monitor(&self, id: &MonitorId) -> Result<Option<Monitor>, StoreError> {
         let id = id.0.clone();
         self.blocking(move |db| get_record(db, MONITORS, "monitor", &id)).await

@@ -19,10 +19,13 @@ use cloudroutes_http::{ApiState, Auth};
 
 /// CloudRoutes: monitors that fix what they find.
 #[derive(Debug, Parser)]
-#[command(name = "cloudroutes", version, about)]
+#[command(name = "cloudroutes", version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
+    /// With no command, `cloudroutes [OPTIONS]` is `cloudroutes node [OPTIONS]`.
+    #[command(flatten)]
+    node: NodeArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -31,7 +34,7 @@ enum Command {
     Node(NodeArgs),
 }
 
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, clap::Args)]
 struct NodeArgs {
     /// Config file (TOML); see cluster.toml for every key.
     #[arg(long, env = "CLOUDROUTES_CONFIG")]
@@ -56,7 +59,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = match cli.command.unwrap_or(Command::Node(NodeArgs::default())) {
+    let result = match cli.command.unwrap_or(Command::Node(cli.node)) {
         Command::Node(args) => runtime.block_on(run_node(args)),
     };
     match result {

@@ -12,7 +12,7 @@ use cloudroutes_engine::{
     CheckOutcome, Event, Method, Monitor, MonitorId, MonitorState, Reaction, ReactionId, Status,
     Store,
 };
-use cloudroutes_reactions::{ReactionContext, restore_secrets};
+use cloudroutes_reactions::ReactionContext;
 use ractor::{Actor, ActorRef};
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
@@ -20,13 +20,15 @@ use tracing::{info, warn};
 
 use crate::board::{Board, StatusCounts};
 use crate::error::NodeError;
-use crate::firing::{FiringContext, LoadedReaction, ReactionBook};
+use crate::firing::{FiringContext, ReactionBook};
 use crate::metrics::Metrics;
 use crate::monitor::{MonitorMsg, MonitorShared, run_check};
 use crate::root::{NodeActor, NodeMsg, Parts, runnable};
 use crate::router::{RouterMsg, Routers};
 use crate::supervisor::SupervisorMsg;
-use crate::validate::{self, MonitorDraft, ReactionDraft};
+use crate::validate::{self, MonitorDraft};
+
+mod reactions;
 
 /// How long the facade waits for an actor to answer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -481,118 +483,6 @@ impl Node {
         let events = self.inner.parts.store.list_events(id, before, limit).await?;
         let next = if events.len() == limit { events.last().map(|e| e.id.clone()) } else { None };
         Ok((events, next))
-    }
-
-    fn build_reaction(&self, reaction: Reaction) -> Result<LoadedReaction, NodeError> {
-        let config = cloudroutes_reactions::ReactionConfig::parse(&reaction.action)
-            .map_err(|e| NodeError::invalid(format!("action.{}", e.field), e.message))?;
-        let runner = config
-            .build(&self.inner.reaction_context)
-            .map_err(|e| NodeError::invalid(format!("action.{}", e.field), e.message))?;
-        Ok(LoadedReaction::new(reaction, Arc::from(runner)))
-    }
-
-    /// Creates a reaction.
-    ///
-    /// # Errors
-    /// `Invalid` naming the field, or `Store`.
-    pub async fn create_reaction(&self, draft: ReactionDraft) -> Result<ReactionView, NodeError> {
-        self.save_reaction(ReactionId::generate(), draft).await
-    }
-
-    /// Replaces a reaction; `"***"` secret values keep what is stored.
-    ///
-    /// # Errors
-    /// `NotFound`, `Invalid` naming the field, or `Store`.
-    pub async fn replace_reaction(
-        &self,
-        id: &ReactionId,
-        mut draft: ReactionDraft,
-    ) -> Result<ReactionView, NodeError> {
-        let existing = self.stored_reaction(id).await?;
-        restore_secrets(&mut draft.action, &existing.action);
-        self.save_reaction(id.clone(), draft).await
-    }
-
-    async fn save_reaction(
-        &self,
-        id: ReactionId,
-        draft: ReactionDraft,
-    ) -> Result<ReactionView, NodeError> {
-        validate::reaction(&draft)?;
-        let reaction = Reaction {
-            id,
-            name: draft.name,
-            action: draft.action,
-            trigger: draft.trigger,
-            frequency_secs: draft.frequency_secs,
-            call_on: draft.call_on,
-        };
-        let loaded = self.build_reaction(reaction.clone())?;
-        self.inner.parts.store.put_reaction(&reaction).await?;
-        self.inner.parts.book.insert(loaded);
-        let last_run_at = self.inner.parts.book.get(&reaction.id).and_then(|r| r.last_run_at());
-        Ok(ReactionView { reaction, last_run_at })
-    }
-
-    async fn stored_reaction(&self, id: &ReactionId) -> Result<Reaction, NodeError> {
-        self.inner
-            .parts
-            .store
-            .get_reaction(id)
-            .await?
-            .ok_or_else(|| not_found("reaction", id.as_str()))
-    }
-
-    /// Returns one reaction.
-    ///
-    /// # Errors
-    /// `NotFound` or `Store`.
-    pub async fn get_reaction(&self, id: &ReactionId) -> Result<ReactionView, NodeError> {
-        let reaction = self.stored_reaction(id).await?;
-        let last_run_at = self.inner.parts.book.get(id).and_then(|r| r.last_run_at());
-        Ok(ReactionView { reaction, last_run_at })
-    }
-
-    /// Lists reactions ordered by id after `after`; returns the page and the next cursor.
-    ///
-    /// # Errors
-    /// `Store`.
-    pub async fn list_reactions(
-        &self,
-        after: Option<ReactionId>,
-        limit: usize,
-    ) -> Result<(Vec<ReactionView>, Option<String>), NodeError> {
-        let page = self.inner.parts.store.list_reactions(after.as_ref(), limit).await?;
-        let next = if page.len() == limit { page.last().map(|r| r.id.0.clone()) } else { None };
-        let book = &self.inner.parts.book;
-        let items = page
-            .into_iter()
-            .map(|reaction| {
-                let last_run_at = book.get(&reaction.id).and_then(|r| r.last_run_at());
-                ReactionView { reaction, last_run_at }
-            })
-            .collect();
-        Ok((items, next))
-    }
-
-    /// Deletes a reaction that no monitor uses.
-    ///
-    /// # Errors
-    /// `NotFound`; `Conflict` naming a monitor that still lists it; `Store`.
-    pub async fn delete_reaction(&self, id: &ReactionId) -> Result<(), NodeError> {
-        self.stored_reaction(id).await?;
-        if let Some(user) =
-            self.inner.parts.board.monitors().into_iter().find(|m| m.reactions.contains(id))
-        {
-            return Err(NodeError::Conflict(format!(
-                "reaction `{id}` is used by monitor `{}` ({}); remove it there first",
-                user.id, user.name
-            )));
-        }
-        self.inner.parts.store.delete_reaction(id).await?;
-        self.inner.parts.book.remove(id);
-        Ok(())
     }
 
     /// Stops monitors, flushes state, waits for running reactions (up to their timeout) and

@@ -289,8 +289,19 @@ impl Node {
         self.reactions_exist(&monitor.reactions).await?;
         let parts = &self.inner.parts;
         parts.store.put_monitor(&monitor).await?;
+        let previous = parts.board.get(&monitor.id).map(|entry| entry.monitor);
+        let attached: Vec<ReactionId> = monitor
+            .reactions
+            .iter()
+            .filter(|id| previous.as_ref().is_none_or(|p| !p.reactions.contains(id)))
+            .cloned()
+            .collect();
         let monitor = Arc::new(monitor);
         parts.board.upsert(Arc::clone(&monitor), MonitorState::default());
+        if !attached.is_empty() {
+            let id = monitor.id.clone();
+            call(&self.router(&id)?, |port| RouterMsg::Attach(id.clone(), attached, port)).await?;
+        }
         let supervisor = self.supervisor()?;
         match runnable(&monitor, &parts.check_context) {
             Some(upsert) => {

@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use cloudroutes_engine::gate::{self, Decision, Firing, Observation};
-use cloudroutes_engine::{Event, EventKind, Method, MonitorId, MonitorState, Store};
+use cloudroutes_engine::{Event, EventKind, Method, MonitorId, MonitorState, ReactionId, Store};
 use cloudroutes_reactions::{Effect, Incident};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorMessage;
@@ -39,6 +39,8 @@ pub enum RouterMsg {
     FlushTick,
     /// Forget pending writes for a monitor being deleted; replies when done.
     Forget(MonitorId, RpcReplyPort<()>),
+    /// Reactions were newly attached to a monitor: prepare their memory ([`gate::attach`]).
+    Attach(MonitorId, Vec<ReactionId>, RpcReplyPort<()>),
 }
 
 /// The routers of a node, indexed like the board's shards.
@@ -145,6 +147,17 @@ impl Actor for RouterActor {
             }
             RouterMsg::Forget(id, reply) => {
                 state.dirty.remove(&id);
+                let _ = reply.send(());
+            }
+            RouterMsg::Attach(id, reactions, reply) => {
+                let attached = state.args.board.update(&id, |entry| {
+                    for reaction in &reactions {
+                        gate::attach(&mut entry.state, reaction);
+                    }
+                });
+                if attached.is_some() {
+                    state.dirty.insert(id);
+                }
                 let _ = reply.send(());
             }
         }

@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::monitor::{MonitorActor, MonitorArgs, MonitorMsg, MonitorShared};
 use crate::router::Routers;
 use crate::supervisor::{MonitorSupervisor, SupervisorArgs, SupervisorMsg};
-use crate::{MonitorDraft, Node};
+use crate::{MonitorDraft, Node, ReactionDraft};
 
 /// A check that panics on its first `panics` runs, then is healthy; counts runs.
 #[derive(Debug)]
@@ -154,6 +154,63 @@ async fn a_monitor_runs_once_per_interval_and_a_reconfigure_replaces_its_timer()
     let outcome = actor.call(MonitorMsg::RunNow, None).await.unwrap().unwrap();
     assert!(matches!(outcome, CheckOutcome::Healthy { .. }));
     actor.stop(None);
+}
+
+fn webhook_draft(reactions: Vec<cloudroutes_engine::ReactionId>) -> MonitorDraft {
+    let serde_json::Value::Object(check) = serde_json::json!({"type": "webhook"}) else {
+        unreachable!()
+    };
+    MonitorDraft {
+        name: "hook".into(),
+        check: PluginSpec(check),
+        interval_secs: None,
+        reactions,
+        enabled: true,
+        tags: vec![],
+    }
+}
+
+#[tokio::test]
+async fn a_recovery_reaction_attached_after_the_recovery_does_not_fire_for_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(&dir.path().join("db"), 100).unwrap());
+    let node = Node::start(NodeConfig::default(), "n1".into(), store.clone()).await.unwrap();
+    let id = node.create_monitor(webhook_draft(vec![])).await.unwrap().monitor.id;
+    let observe =
+        async |outcome: CheckOutcome| node.observe(&id, outcome, Method::Webhook).await.unwrap();
+    observe(CheckOutcome::Failed { reason: "down".into() }).await;
+    observe(CheckOutcome::Healthy { reason: "up".into() }).await;
+    // Port 9 on loopback refuses: a firing would show up as a failed reaction event.
+    let serde_json::Value::Object(action) = serde_json::json!({
+        "type": "http-webhook", "url": "http://127.0.0.1:9/", "timeout_ms": 200
+    }) else {
+        unreachable!()
+    };
+    let draft = ReactionDraft {
+        name: "recovered".into(),
+        action: PluginSpec(action),
+        trigger: 1,
+        frequency_secs: 0,
+        call_on: cloudroutes_engine::CallOn::Healthy,
+    };
+    let reaction = node.create_reaction(draft).await.unwrap().reaction.id;
+    node.replace_monitor(&id, webhook_draft(vec![reaction])).await.unwrap();
+    observe(CheckOutcome::Healthy { reason: "still up".into() }).await;
+    let reaction_events = async || {
+        let events = store.list_events(&id, None, 50).await.unwrap();
+        events.iter().filter(|e| matches!(e.kind, EventKind::Reaction { .. })).count()
+    };
+    // Long enough for a firing's three attempts against the refusing port to be recorded.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    assert_eq!(
+        reaction_events().await,
+        0,
+        "no firing for the recovery before the reaction existed"
+    );
+    observe(CheckOutcome::Failed { reason: "down again".into() }).await;
+    observe(CheckOutcome::Healthy { reason: "up again".into() }).await;
+    wait_until("the next recovery fires it", async || reaction_events().await == 1).await;
+    node.shutdown().await;
 }
 
 #[tokio::test]

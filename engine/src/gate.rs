@@ -231,6 +231,21 @@ pub fn decide(
     }
 }
 
+/// Prepares the memory of a reaction newly attached to a monitor in `state`: when the monitor is
+/// healthy after a failed episode, that recovery counts as answered, so attaching a
+/// `call_on: healthy` reaction never fires for a recovery that happened before it existed.
+/// A reaction that already has memory on this monitor is left alone. Failure-side memory is
+/// untouched: a reaction attached to a failing monitor fires on its next failed result.
+pub fn attach(state: &mut MonitorState, reaction: &ReactionId) {
+    if state.reactions.contains_key(reaction) {
+        return;
+    }
+    let memory = state.reactions.entry(reaction.clone()).or_default();
+    if state.status == Status::Healthy {
+        memory.healthy_episode = state.episode;
+    }
+}
+
 /// Records `firing` at `now` in a reaction's memory.
 pub fn remember(memory: &mut ReactionMemory, firing: &Firing, now: Timestamp) {
     match firing.phase {

@@ -8,7 +8,7 @@
 use time::{Duration, OffsetDateTime};
 
 use super::{
-    Applied, Decision, Firing, GateRule, Observation, Phase, StatusChange, decide, observe,
+    Applied, Decision, Firing, GateRule, Observation, Phase, StatusChange, attach, decide, observe,
     remember,
 };
 use crate::model::{
@@ -285,4 +285,39 @@ fn a_recovery_needs_a_counted_healthy_result() {
     );
     let decision = decide(&rule(1, 0, CallOn::Both), &Default::default(), &applied, at(0));
     assert!(matches!(decision, Decision::Hold(_)));
+}
+
+#[test]
+fn attaching_a_reaction_never_fires_for_a_past_recovery() {
+    use CallOn::{Both, Failed, Healthy};
+    #[rustfmt::skip]
+    let cases = [
+        // name, steps before attaching, rule attached, steps after, firings after
+        ("after a recovery: no late recovery firing", "f h h h", rule(1, 0, Healthy), "h h", "- -"),
+        ("after a recovery: the next one fires", "f h h", rule(1, 0, Healthy), "h f h", "- - R2"),
+        ("during a failure: fires on the next failure", "h f f", rule(1, 0, Failed), "f", "F1.1"),
+        ("during a failure: its recovery fires", "h f f", rule(1, 0, Both), "f h", "F1.1 R1"),
+        ("never failed: a first recovery fires", "h h", rule(1, 0, Healthy), "f h", "- R1"),
+        ("fresh monitor", "", rule(1, 0, Both), "f h", "F1.1 R1"),
+    ];
+    for (name, before, rule, after, expected) in cases {
+        let mut sim = Sim::new(&[]);
+        for token in before.split_whitespace() {
+            sim.step(token);
+        }
+        let id = ReactionId::from("late");
+        attach(&mut sim.state, &id);
+        sim.rules.push((id, rule));
+        assert_eq!(sim.firings(after), expected, "{name}: {before} | attach {rule:?} | {after}");
+    }
+}
+
+#[test]
+fn attaching_keeps_existing_memory() {
+    let mut sim = Sim::new(&[rule(1, 0, CallOn::Healthy)]);
+    sim.firings("f h");
+    let id = ReactionId::from("r0");
+    let before = sim.state.reactions.get(&id).cloned();
+    attach(&mut sim.state, &id);
+    assert_eq!(sim.state.reactions.get(&id).cloned(), before);
 }

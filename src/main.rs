@@ -72,6 +72,8 @@ fn main() -> ExitCode {
 }
 
 async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
+    // Before anything can report ready: a SIGTERM from then on always means a clean shutdown.
+    let signals = Signals::install()?;
     let env: Vec<(String, String)> = std::env::vars().collect();
     let flags =
         FlagOverrides { http_addr: args.http, data_dir: args.data_dir, node_id: args.node_id };
@@ -132,7 +134,7 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
     let server = tokio::spawn(cloudroutes_http::serve(api, listener, async {
         let _ = http_stopped.await;
     }));
-    wait_for_signal().await?;
+    signals.wait().await;
     tracing::info!("shutting down: no new requests, stopping monitors, flushing state");
     let _ = stop_http.send(());
     let _ = server.await;
@@ -148,14 +150,27 @@ fn init_logging() {
         .try_init();
 }
 
-async fn wait_for_signal() -> anyhow::Result<()> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("installing the SIGTERM handler")?;
-    tokio::select! {
-        _ = terminate.recv() => {}
-        result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
+/// SIGTERM and SIGINT, caught from the start so neither ever kills the node uncleanly.
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            terminate: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            interrupt: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
     }
-    Ok(())
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+    }
 }
 
 fn random_hex(bytes: usize) -> String {

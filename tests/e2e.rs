@@ -1,1 +1,9 @@
+//! End-to-end tests of CloudRoutes: real node processes, real HTTP servers on 127.0.0.1.
+//!
+//! Each test starts its own node on a temp data dir and a free port (see [`common::Node`]).
 
+mod api;
+mod bad_input;
+mod common;
+mod gating;
+mod persistence;

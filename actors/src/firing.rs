@@ -50,8 +50,12 @@ impl LoadedReaction {
         *self.last_run_at.lock().unwrap_or_else(|poison| poison.into_inner())
     }
 
-    fn set_last_run_at(&self, at: Timestamp) {
-        *self.last_run_at.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(at);
+    /// Records a run at `at`, keeping the latest one.
+    pub(crate) fn set_last_run_at(&self, at: Timestamp) {
+        let mut last = self.last_run_at.lock().unwrap_or_else(|poison| poison.into_inner());
+        if last.is_none_or(|last| last < at) {
+            *last = Some(at);
+        }
     }
 }
 
@@ -107,7 +111,8 @@ impl FiringContext {
         let Ok(_permit) = self.limiter.acquire().await else { return };
         let (outcome, detail) = self.attempt(&reaction, &incident).await;
         let now = OffsetDateTime::now_utc();
-        reaction.set_last_run_at(now);
+        // The firing time, which the monitor's state also remembers across restarts.
+        reaction.set_last_run_at(incident.at);
         let kind = reaction.runner.kind();
         self.metrics
             .reactions

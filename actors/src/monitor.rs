@@ -112,7 +112,7 @@ impl Actor for MonitorActor {
             MonitorMsg::Tick(generation) if generation == state.generation => {
                 let started = Instant::now();
                 let lateness = started.saturating_duration_since(state.next_due);
-                state.shared.metrics.schedule_lateness.observe(lateness.as_secs_f64());
+                state.shared.metrics.record_lateness(lateness);
                 let outcome = run_check(state.check.as_ref(), &state.shared).await;
                 report(state, outcome);
                 let now = Instant::now();

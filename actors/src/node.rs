@@ -162,6 +162,16 @@ impl Node {
         }
         let mut states: std::collections::HashMap<_, _> =
             parts.store.load_states().await?.into_iter().collect();
+        // A reaction's last run is remembered per monitor; the latest one is its `last_run_at`.
+        for state in states.values() {
+            for (reaction_id, memory) in &state.reactions {
+                if let (Some(at), Some(reaction)) =
+                    (memory.last_fired_at, parts.book.get(reaction_id))
+                {
+                    reaction.set_last_run_at(at);
+                }
+            }
+        }
         let supervisor = self.supervisor()?;
         let mut after: Option<MonitorId> = None;
         let mut count = 0usize;

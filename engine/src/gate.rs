@@ -248,6 +248,7 @@ pub fn attach(state: &mut MonitorState, reaction: &ReactionId) {
 
 /// Records `firing` at `now` in a reaction's memory.
 pub fn remember(memory: &mut ReactionMemory, firing: &Firing, now: Timestamp) {
+    memory.last_fired_at = Some(now);
     match firing.phase {
         Phase::Failed => {
             memory.failed_episode = firing.episode;

@@ -209,6 +209,9 @@ pub struct ReactionMemory {
     pub failed_firings: u32,
     /// Episode whose recovery it last answered (0: never).
     pub healthy_episode: u64,
+    /// When it last fired on this monitor, failure or recovery.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub last_fired_at: Option<Timestamp>,
 }
 
 /// A monitor's live state: status, streak, episode, and the gate's memory.

@@ -34,14 +34,11 @@ pub fn from_json<T: serde::de::DeserializeOwned>(
 }
 
 /// Picks the most precise field name: the path serde reached, or the field an "unknown field"
-/// or "missing field" message names, or `type` for an unknown variant.
+/// or "missing field" message names.
 fn field_of(path: &str, message: &str) -> String {
     let named = |marker: &str| {
         message.split_once(marker).and_then(|(_, rest)| rest.split('`').next()).map(str::to_owned)
     };
-    if message.starts_with("unknown variant") || message.contains("missing field `type`") {
-        return "type".into();
-    }
     let base = if path == "." { String::new() } else { path.to_owned() };
     let leaf = named("unknown field `").or_else(|| named("missing field `"));
     match (base.is_empty(), leaf) {
@@ -89,5 +86,24 @@ mod tests {
         assert_eq!(field(serde_json::json!({"inner": {"port": 1}})), "name");
         assert_eq!(field(serde_json::json!({"name": "a", "inner": {}})), "inner.port");
         assert_eq!(field(serde_json::json!({"name": "a", "inner": {"port": "x"}})), "inner.port");
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[allow(dead_code)]
+    struct WithEnum {
+        call_on: Mode,
+    }
+
+    #[derive(Debug, serde::Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Mode {
+        Failed,
+    }
+
+    #[test]
+    fn names_the_field_of_an_unknown_enum_variant() {
+        let error = from_json::<WithEnum>(serde_json::json!({"call_on": "sometimes"})).unwrap_err();
+        assert_eq!(error.field, "call_on");
+        assert!(error.message.contains("sometimes"), "{}", error.message);
     }
 }

@@ -74,6 +74,7 @@ pub fn sample_state(streak: u64) -> MonitorState {
         failed_at: Some(at),
         failed_firings: 1,
         healthy_episode: 1,
+        last_fired_at: Some(at),
     };
     MonitorState {
         status: Status::Failed,

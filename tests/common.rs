@@ -1,0 +1,882 @@
+//! The end-to-end harness: real node processes, real HTTP servers on 127.0.0.1, polling helpers.
+//!
+//! - [`Node`]: one `cloudroutes node` process on its own data dir and port, with API helpers.
+//!   It is killed when dropped, and its logs are printed when the test is failing.
+//! - [`Target`]: an HTTP server for checks to probe; its status and body can be changed at run
+//!   time and it counts hits.
+//! - [`Receiver`]: an HTTP server that records every request a reaction sends.
+//! - [`wait_for`], [`wait_until`]: poll with a deadline instead of sleeping.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use warp::Filter;
+
+/// The admin token the harness gives nodes (at least 16 characters).
+pub const TOKEN: &str = "e2e-admin-token-0123456789abcdef";
+
+/// How long a node may take to become ready or to stop.
+const PROCESS_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Returns a port that was free a moment ago (bound to 127.0.0.1:0 and released).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// Polls `probe` every 100 ms until it returns `Some`, and returns that value; panics naming
+/// `what` when `timeout` passes first.
+pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        if Instant::now() >= deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls `probe` every 100 ms until it returns true; panics naming `what` after `timeout`.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut probe: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    wait_for(timeout, what, || {
+        let fut = probe();
+        async move { fut.await.then_some(()) }
+    })
+    .await;
+}
+
+/// Seconds as a `Duration`.
+pub fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// Parses an RFC 3339 UTC timestamp as the node writes it (`2026-01-02T03:04:05.123Z`, or with
+/// a `+00:00` offset).
+pub fn parse_time(input: &str) -> SystemTime {
+    let bad = || bad_time(input);
+    let text = input.strip_suffix('Z').or_else(|| input.strip_suffix("+00:00")).unwrap_or_else(bad);
+    let (date, time) = text.split_once(['T', 't']).unwrap_or_else(|| bad_time(input));
+    let date: Vec<i64> =
+        date.split('-').map(|p| p.parse().unwrap_or_else(|_| bad_time(input))).collect();
+    let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+    let hms: Vec<u64> =
+        hms.split(':').map(|p| p.parse().unwrap_or_else(|_| bad_time(input))).collect();
+    if date.len() != 3 || hms.len() != 3 {
+        bad_time(input);
+    }
+    let nanos: u32 = if frac.is_empty() {
+        0
+    } else {
+        let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+        digits.parse().unwrap_or_else(|_| bad_time(input))
+    };
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let (y, m, d) = (date[0], date[1], date[2]);
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let seconds = u64::try_from(days).expect("date after 1970") * 86_400
+        + hms[0] * 3600
+        + hms[1] * 60
+        + hms[2];
+    UNIX_EPOCH + Duration::new(seconds, nanos)
+}
+
+fn bad_time(input: &str) -> ! {
+    panic!("not an RFC 3339 UTC timestamp: {input:?}")
+}
+
+/// Returns `later - earlier` in seconds (negative when `later` is earlier).
+pub fn seconds_between(earlier: SystemTime, later: SystemTime) -> f64 {
+    match later.duration_since(earlier) {
+        Ok(d) => d.as_secs_f64(),
+        Err(e) => -e.duration().as_secs_f64(),
+    }
+}
+
+/// The node binary this test process runs: a hard link to the one cargo built, taken once, so
+/// that a rebuild of `target/debug/cloudroutes` while the tests run (cargo replaces the file)
+/// neither breaks a start nor mixes two versions in one run. Falls back to the built path.
+fn binary() -> PathBuf {
+    static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            let built = PathBuf::from(env!("CARGO_BIN_EXE_cloudroutes"));
+            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+            // Links left by earlier test processes that are gone.
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = name.strip_prefix("e2e-cloudroutes-")
+                    && !Path::new("/proc").join(pid).exists()
+                {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+            let link = dir.join(format!("e2e-cloudroutes-{}", std::process::id()));
+            let _ = std::fs::remove_file(&link);
+            match std::fs::hard_link(&built, &link) {
+                Ok(()) => link,
+                Err(_) => built,
+            }
+        })
+        .clone()
+}
+
+/// Which `Authorization` header a raw request sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth<'a> {
+    /// The node's admin token.
+    Admin,
+    /// No header at all.
+    Missing,
+    /// This exact header value.
+    Header(&'a str),
+}
+
+/// One `cloudroutes node` process and its data directory.
+pub struct Node {
+    /// The HTTP port (kept across restarts).
+    pub port: u16,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The admin token the API helpers send.
+    pub token: String,
+    /// Whether the node is given `CLOUDROUTES_ADMIN_TOKEN` (else it generates its own).
+    env_token: bool,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    runs: usize,
+    http: reqwest::Client,
+}
+
+impl Node {
+    /// Starts a node with the harness token on a fresh data dir and a free port.
+    pub async fn start() -> Node {
+        let mut node = Node::new(true);
+        node.launch().await;
+        node
+    }
+
+    /// Starts a node without `CLOUDROUTES_ADMIN_TOKEN`: it generates a token on first start.
+    /// The API helpers have no valid token until the caller sets [`Node::token`].
+    pub async fn start_without_token() -> Node {
+        let mut node = Node::new(false);
+        node.launch().await;
+        node
+    }
+
+    fn new(env_token: bool) -> Node {
+        let dir = tempfile::Builder::new().prefix("cloudroutes-e2e-").tempdir().expect("tempdir");
+        let port = free_port();
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(15))
+            .build()
+            .expect("http client");
+        Node {
+            port,
+            base: format!("http://127.0.0.1:{port}"),
+            token: if env_token { TOKEN.to_owned() } else { String::new() },
+            env_token,
+            dir,
+            child: None,
+            runs: 0,
+            http,
+        }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// The HTTP client the helpers use (no proxy).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The process id of the running node.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("node is running").id()
+    }
+
+    /// `base` + `path`, e.g. `url("/healthz")`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// `base` + `/api/v1` + `path`.
+    pub fn api_url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    fn log_path(&self, run: usize, stream: &str) -> PathBuf {
+        self.dir.path().join(format!("node-run{run}.{stream}.log"))
+    }
+
+    /// The stdout of run `run` (the first start is run 1).
+    pub fn stdout_of_run(&self, run: usize) -> String {
+        std::fs::read_to_string(self.log_path(run, "stdout")).unwrap_or_default()
+    }
+
+    /// Every run's stdout and stderr, for failure reports.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for run in 1..=self.runs {
+            for stream in ["stdout", "stderr"] {
+                let text = std::fs::read_to_string(self.log_path(run, stream)).unwrap_or_default();
+                out.push_str(&format!("----- node run {run} {stream} -----\n{text}\n"));
+            }
+        }
+        out
+    }
+
+    fn panic_with_logs(&self, message: &str) -> ! {
+        panic!("{message}\n{}", self.logs())
+    }
+
+    fn spawn(&mut self) {
+        assert!(self.child.is_none(), "node already running");
+        self.runs += 1;
+        let stdout = File::create(self.log_path(self.runs, "stdout")).expect("stdout log");
+        let stderr = File::create(self.log_path(self.runs, "stderr")).expect("stderr log");
+        let mut command = Command::new(binary());
+        command
+            .arg("node")
+            .arg("--http")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr);
+        for (key, _) in std::env::vars_os() {
+            let upper = key.to_string_lossy().to_ascii_uppercase();
+            if upper.starts_with("CLOUDROUTES_") || upper.ends_with("_PROXY") {
+                command.env_remove(&key);
+            }
+        }
+        command.env("CLOUDROUTES_LOG", "info").env("NO_COLOR", "1");
+        if self.env_token {
+            command.env("CLOUDROUTES_ADMIN_TOKEN", &self.token);
+        }
+        self.child = Some(command.spawn().expect("spawn the cloudroutes binary"));
+    }
+
+    async fn launch(&mut self) {
+        self.spawn();
+        self.wait_ready().await;
+    }
+
+    /// Waits until `GET /readyz` answers 200; panics (with the logs) if the process exits or
+    /// the deadline passes.
+    pub async fn wait_ready(&mut self) {
+        let deadline = Instant::now() + PROCESS_DEADLINE;
+        loop {
+            if let Some(status) = self.child.as_mut().expect("running").try_wait().expect("wait") {
+                self.child = None;
+                self.panic_with_logs(&format!("node exited during startup with {status}"));
+            }
+            if let Ok(response) = self.http.get(self.url("/readyz")).send().await
+                && response.status().as_u16() == 200
+            {
+                return;
+            }
+            if Instant::now() >= deadline {
+                self.panic_with_logs("node did not become ready in time");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.pid();
+        // The workspace forbids `unsafe`, so the signal goes through kill(1), by pid.
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .expect("run kill(1)");
+        assert!(status.success(), "kill -{signal} {pid} failed: {status}");
+    }
+
+    async fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + PROCESS_DEADLINE;
+        loop {
+            if let Some(status) = self.child.as_mut().expect("running").try_wait().expect("wait") {
+                self.child = None;
+                return status;
+            }
+            if Instant::now() >= deadline {
+                self.panic_with_logs("node did not exit in time");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM and waits for the process to exit; it must exit with code 0.
+    pub async fn stop(&mut self) {
+        self.signal("TERM");
+        let status = self.wait_exit().await;
+        if status.code() != Some(0) {
+            self.panic_with_logs(&format!("node did not exit 0 after SIGTERM: {status}"));
+        }
+    }
+
+    /// Sends SIGKILL and waits for the process to be gone.
+    pub async fn kill(&mut self) {
+        self.signal("KILL");
+        self.wait_exit().await;
+    }
+
+    /// Starts the node again on the same data dir and port.
+    pub async fn start_again(&mut self) {
+        self.launch().await;
+    }
+
+    /// SIGTERM, then start again on the same data dir and port.
+    pub async fn restart(&mut self) {
+        self.stop().await;
+        self.start_again().await;
+    }
+
+    /// Sends one API request (`path` is under `/api/v1`) and returns the status and the JSON
+    /// body (`Value::Null` when the body is empty, a string when it is not JSON).
+    pub async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        auth: Auth<'_>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http.request(method.clone(), self.api_url(path));
+        match auth {
+            Auth::Admin => {
+                request = request.header("authorization", format!("Bearer {}", self.token))
+            }
+            Auth::Missing => {}
+            Auth::Header(value) => request = request.header("authorization", value),
+        }
+        if let Some(body) = body {
+            request = request.header("content-type", "application/json").body(body);
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => self.panic_with_logs(&format!("{method} {path} failed: {error}")),
+        };
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.expect("response body");
+        (status, body_value(&bytes))
+    }
+
+    /// `GET /api/v1{path}` with the admin token.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call("GET", path, None, Auth::Admin).await
+    }
+
+    /// `POST /api/v1{path}` with a JSON body and the admin token.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call("POST", path, Some(body.to_string().into_bytes()), Auth::Admin).await
+    }
+
+    /// `POST /api/v1{path}` with no body and the admin token.
+    pub async fn post_empty(&self, path: &str) -> (u16, Value) {
+        self.call("POST", path, None, Auth::Admin).await
+    }
+
+    /// `PUT /api/v1{path}` with a JSON body and the admin token.
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call("PUT", path, Some(body.to_string().into_bytes()), Auth::Admin).await
+    }
+
+    /// `DELETE /api/v1{path}` with the admin token.
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        self.call("DELETE", path, None, Auth::Admin).await
+    }
+
+    /// Creates a monitor; panics unless the answer is 201. Returns the monitor.
+    pub async fn create_monitor(&self, body: Value) -> Value {
+        let (status, monitor) = self.post("/monitors", body.clone()).await;
+        assert_eq!(status, 201, "create monitor {body}: {monitor}");
+        monitor
+    }
+
+    /// Creates a reaction; panics unless the answer is 201. Returns the reaction.
+    pub async fn create_reaction(&self, body: Value) -> Value {
+        let (status, reaction) = self.post("/reactions", body.clone()).await;
+        assert_eq!(status, 201, "create reaction {body}: {reaction}");
+        reaction
+    }
+
+    /// Returns one monitor; panics unless the answer is 200.
+    pub async fn monitor(&self, id: &str) -> Value {
+        let (status, monitor) = self.get(&format!("/monitors/{id}")).await;
+        assert_eq!(status, 200, "get monitor {id}: {monitor}");
+        monitor
+    }
+
+    /// Returns one monitor's state.
+    pub async fn state(&self, id: &str) -> Value {
+        self.monitor(id).await["state"].clone()
+    }
+
+    /// Returns every event of a monitor, newest first (follows cursors).
+    pub async fn events(&self, id: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                None => format!("/monitors/{id}/events?limit=1000"),
+                Some(c) => format!("/monitors/{id}/events?limit=1000&cursor={c}"),
+            };
+            let (status, page) = self.get(&path).await;
+            assert_eq!(status, 200, "events of {id}: {page}");
+            out.extend(page["items"].as_array().expect("items").iter().cloned());
+            match page["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_owned()),
+                None => return out,
+            }
+        }
+    }
+
+    /// Waits until the monitor's state satisfies `pred`, and returns that state.
+    pub async fn wait_state(
+        &self,
+        id: &str,
+        timeout: Duration,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let pred = &pred;
+        let mut last = Value::Null;
+        let last_ref = &mut last;
+        let found = tokio::time::timeout(timeout, async {
+            loop {
+                let state = self.state(id).await;
+                if pred(&state) {
+                    return state;
+                }
+                *last_ref = state;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await;
+        match found {
+            Ok(state) => state,
+            Err(_) => panic!("timed out after {timeout:?} waiting for {what}; last state {last}"),
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!("node logs (data dir {}):\n{}", self.dir.path().display(), self.logs());
+        }
+    }
+}
+
+fn body_value(bytes: &[u8]) -> Value {
+    if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(bytes).into_owned()))
+    }
+}
+
+/// Asserts an API error: status, `error.code` and `error.field` (`None` means JSON null).
+#[track_caller]
+pub fn assert_error(answer: &(u16, Value), status: u16, code: &str, field: Option<&str>) {
+    let (got, body) = answer;
+    assert_eq!(*got, status, "status; body {body}");
+    assert_eq!(body["error"]["code"], json!(code), "error code; body {body}");
+    assert_eq!(body["error"]["field"], json!(field), "error field; body {body}");
+    assert!(
+        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "error message; body {body}"
+    );
+}
+
+/// Serves a warp filter on 127.0.0.1 at an ephemeral port, on the current runtime.
+async fn serve<F>(filter: F) -> SocketAddr
+where
+    F: Filter<Error = warp::Rejection> + Clone + Send + Sync + 'static,
+    F::Extract: warp::Reply,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(warp::serve(filter).incoming(listener).run());
+    addr
+}
+
+struct TargetInner {
+    status: AtomicU16,
+    hits: AtomicUsize,
+    body: Mutex<String>,
+}
+
+/// An HTTP server for checks: answers every request with the current status and body.
+#[derive(Clone)]
+pub struct Target {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    inner: Arc<TargetInner>,
+}
+
+impl Target {
+    /// Starts a target answering `status` with the body `all systems go`.
+    pub async fn start(status: u16) -> Target {
+        let inner = Arc::new(TargetInner {
+            status: AtomicU16::new(status),
+            hits: AtomicUsize::new(0),
+            body: Mutex::new("all systems go".to_owned()),
+        });
+        let shared = Arc::clone(&inner);
+        let route = warp::body::bytes().map(move |_body: warp::hyper::body::Bytes| {
+            shared.hits.fetch_add(1, Ordering::SeqCst);
+            let status = shared.status.load(Ordering::SeqCst);
+            let body = shared.body.lock().unwrap().clone();
+            warp::http::Response::builder()
+                .status(status)
+                .header("content-type", "text/plain")
+                .body(body)
+                .unwrap()
+        });
+        let addr = serve(route).await;
+        Target { addr, inner }
+    }
+
+    /// `http://ADDR/path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Changes the status every later request gets.
+    pub fn set_status(&self, status: u16) {
+        self.inner.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Changes the body every later request gets.
+    pub fn set_body(&self, body: &str) {
+        *self.inner.body.lock().unwrap() = body.to_owned();
+    }
+
+    /// How many requests arrived so far.
+    pub fn hits(&self) -> usize {
+        self.inner.hits.load(Ordering::SeqCst)
+    }
+}
+
+/// One request a [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// HTTP method.
+    pub method: String,
+    /// Path (no query).
+    pub path: String,
+    /// Headers, names in lower case.
+    pub headers: HashMap<String, String>,
+    /// The body as JSON (`Value::Null` when empty, a string when not JSON).
+    pub body: Value,
+    /// Arrival, monotonic.
+    pub at: Instant,
+    /// Arrival, wall clock (comparable with the node's timestamps).
+    pub wall: SystemTime,
+}
+
+impl Recorded {
+    /// One header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(&name.to_ascii_lowercase()).map(String::as_str)
+    }
+}
+
+struct ReceiverInner {
+    status: AtomicU16,
+    requests: Mutex<Vec<Recorded>>,
+}
+
+/// An HTTP server that records every request (a reaction's webhook target).
+#[derive(Clone)]
+pub struct Receiver {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    inner: Arc<ReceiverInner>,
+}
+
+impl Receiver {
+    /// Starts a receiver answering 200.
+    pub async fn start() -> Receiver {
+        let inner = Arc::new(ReceiverInner {
+            status: AtomicU16::new(200),
+            requests: Mutex::new(Vec::new()),
+        });
+        let shared = Arc::clone(&inner);
+        let route = warp::method()
+            .and(warp::path::full())
+            .and(warp::header::headers_cloned())
+            .and(warp::body::bytes())
+            .map(
+                move |method: warp::http::Method,
+                      path: warp::path::FullPath,
+                      headers: warp::http::HeaderMap,
+                      body: warp::hyper::body::Bytes| {
+                    let headers = headers
+                        .iter()
+                        .map(|(k, v)| {
+                            (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into())
+                        })
+                        .collect();
+                    shared.requests.lock().unwrap().push(Recorded {
+                        method: method.to_string(),
+                        path: path.as_str().to_owned(),
+                        headers,
+                        body: body_value(&body),
+                        at: Instant::now(),
+                        wall: SystemTime::now(),
+                    });
+                    let status = shared.status.load(Ordering::SeqCst);
+                    warp::http::Response::builder()
+                        .status(status)
+                        .header("content-type", "application/json")
+                        .body(r#"{"received":true}"#.to_owned())
+                        .unwrap()
+                },
+            );
+        let addr = serve(route).await;
+        Receiver { addr, inner }
+    }
+
+    /// `http://ADDR/path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Changes the status every later request gets.
+    pub fn set_status(&self, status: u16) {
+        self.inner.status.store(status, Ordering::SeqCst);
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.inner.requests.lock().unwrap().clone()
+    }
+
+    /// The requests to one path, in arrival order.
+    pub fn requests_to(&self, path: &str) -> Vec<Recorded> {
+        self.requests().into_iter().filter(|r| r.path == path).collect()
+    }
+
+    /// How many requests arrived so far.
+    pub fn count(&self) -> usize {
+        self.inner.requests.lock().unwrap().len()
+    }
+
+    /// How many requests to `path` arrived so far.
+    pub fn count_to(&self, path: &str) -> usize {
+        self.inner.requests.lock().unwrap().iter().filter(|r| r.path == path).count()
+    }
+
+    /// Waits until at least `n` requests to `path` arrived and returns them all.
+    pub async fn wait_count_to(&self, path: &str, n: usize, timeout: Duration) -> Vec<Recorded> {
+        wait_for(timeout, &format!("{n} request(s) to {path} at the receiver"), || async {
+            let got = self.requests_to(path);
+            (got.len() >= n).then_some(got)
+        })
+        .await
+    }
+}
+
+/// Sends a raw HTTP/1.1 request whose body is `body_len` bytes of `a`, either with a
+/// `Content-Length` or chunked without one, and returns the response status and body. The
+/// body is written while the response is read, so an early answer is seen. Retries (up to 3
+/// times) when the connection is reset before a status line arrives.
+pub async fn send_big_body(
+    node: &Node,
+    method: &str,
+    path: &str,
+    body_len: usize,
+    chunked: bool,
+) -> (u16, Value) {
+    let mut last_error = String::new();
+    for _ in 0..3 {
+        match try_send_big_body(node, method, path, body_len, chunked).await {
+            Ok(answer) => return answer,
+            Err(error) => last_error = error,
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("raw {method} {path} with a {body_len}-byte body failed 3 times: {last_error}");
+}
+
+async fn try_send_big_body(
+    node: &Node,
+    method: &str,
+    path: &str,
+    body_len: usize,
+    chunked: bool,
+) -> Result<(u16, Value), String> {
+    let stream = tokio::net::TcpStream::connect(("127.0.0.1", node.port))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let (mut reader, mut writer) = stream.into_split();
+    let framing = if chunked {
+        "Transfer-Encoding: chunked".to_owned()
+    } else {
+        format!("Content-Length: {body_len}")
+    };
+    let head = format!(
+        "{method} /api/v1{path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\n{framing}\r\nConnection: close\r\n\r\n",
+        node.port, node.token
+    );
+    let writing = tokio::spawn(async move {
+        writer.write_all(head.as_bytes()).await?;
+        let piece = vec![b'a'; 64 * 1024];
+        let mut left = body_len;
+        while left > 0 {
+            let n = left.min(piece.len());
+            if chunked {
+                writer.write_all(format!("{n:x}\r\n").as_bytes()).await?;
+                writer.write_all(&piece[..n]).await?;
+                writer.write_all(b"\r\n").await?;
+            } else {
+                writer.write_all(&piece[..n]).await?;
+            }
+            left -= n;
+        }
+        if chunked {
+            writer.write_all(b"0\r\n\r\n").await?;
+        }
+        writer.flush().await?;
+        Ok::<_, std::io::Error>(writer)
+    });
+    let mut response = Vec::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    response.extend_from_slice(&buf[..n]);
+                    if complete_response(&response) == Some(true) {
+                        return Ok(());
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    })
+    .await;
+    writing.abort();
+    match read {
+        Err(_) => return Err("no complete response within 20 s".into()),
+        Ok(Err(e)) if complete_response(&response) != Some(true) => {
+            return Err(format!("read: {e}"));
+        }
+        Ok(_) => {}
+    }
+    parse_response(&response)
+        .ok_or_else(|| format!("unparsable response: {:?}", String::from_utf8_lossy(&response)))
+}
+
+/// `Some(true)` when `raw` holds a whole response with a `Content-Length` body.
+fn complete_response(raw: &[u8]) -> Option<bool> {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let length = head.lines().find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("content-length").then(|| value.trim().parse::<usize>().ok())?
+    });
+    Some(length.is_some_and(|n| body.len() >= n))
+}
+
+fn parse_response(raw: &[u8]) -> Option<(u16, Value)> {
+    let text = String::from_utf8_lossy(raw);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.lines().next()?.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body_value(body.as_bytes())))
+}
+
+/// Creates an `http-webhook` reaction that calls `receiver` at `path`; returns its id.
+pub async fn webhook_reaction(
+    node: &Node,
+    receiver: &Receiver,
+    path: &str,
+    trigger: u32,
+    frequency_secs: u64,
+    call_on: &str,
+) -> String {
+    let reaction = node
+        .create_reaction(json!({
+            "name": format!("call {path}"),
+            "action": {"type": "http-webhook", "url": receiver.url(path), "timeout_ms": 5000},
+            "trigger": trigger,
+            "frequency_secs": frequency_secs,
+            "call_on": call_on,
+        }))
+        .await;
+    id_of(&reaction)
+}
+
+/// Creates an `http-get-statuscode` monitor on `target` every second; returns its id.
+pub async fn http_monitor(node: &Node, name: &str, target: &Target, reactions: &[&str]) -> String {
+    let monitor = node
+        .create_monitor(json!({
+            "name": name,
+            "check": {"type": "http-get-statuscode", "url": target.url("/health"), "timeout_ms": 3000},
+            "interval_secs": 1,
+            "reactions": reactions,
+        }))
+        .await;
+    id_of(&monitor)
+}
+
+/// The `id` of a created resource.
+#[track_caller]
+pub fn id_of(resource: &Value) -> String {
+    resource["id"].as_str().unwrap_or_else(|| panic!("no id in {resource}")).to_owned()
+}
+
+/// A state's streak.
+pub fn streak(state: &Value) -> u64 {
+    state["streak"].as_u64().unwrap_or_else(|| panic!("no streak in {state}"))
+}
+
+/// Whether a state has `status` and a streak of at least `n`.
+pub fn is(state: &Value, status: &str, n: u64) -> bool {
+    state["status"] == status && state["streak"].as_u64().is_some_and(|s| s >= n)
+}

@@ -10,6 +10,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use cloudroutes_engine::gate::{self, Decision, Firing, Observation};
+use cloudroutes_engine::store::Transition;
 use cloudroutes_engine::{Event, EventKind, Method, MonitorId, MonitorState, ReactionId, Store};
 use cloudroutes_reactions::{Effect, Incident};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -39,6 +40,9 @@ pub enum RouterMsg {
     FlushTick,
     /// Forget pending writes for a monitor being deleted; replies when done.
     Forget(MonitorId, RpcReplyPort<()>),
+    /// Write the transitions queued since the last commit in one transaction, then fire their
+    /// reactions (self-sent: it runs after every message already in the mailbox).
+    Commit,
     /// Reactions were newly attached to a monitor: prepare their memory ([`gate::attach`]).
     Attach(MonitorId, Vec<ReactionId>, RpcReplyPort<()>),
 }
@@ -103,6 +107,15 @@ pub struct RouterArgs {
 pub struct RouterState {
     args: RouterArgs,
     dirty: HashSet<MonitorId>,
+    /// Transitions waiting for the next group commit.
+    pending: Vec<Pending>,
+}
+
+/// A transition waiting to be made durable, with what waits on it.
+struct Pending {
+    transition: Transition,
+    firings: Vec<(Arc<LoadedReaction>, Incident)>,
+    reply: Option<RpcReplyPort<Option<MonitorState>>>,
 }
 
 /// The reaction router actor.
@@ -121,7 +134,7 @@ impl Actor for RouterActor {
         myself.send_after(args.flush_every, || RouterMsg::FlushTick);
         // After a restart, whatever was pending in the old router is written again.
         let dirty = args.board.ids_in_shard(args.shard).into_iter().collect();
-        Ok(RouterState { args, dirty })
+        Ok(RouterState { args, dirty, pending: Vec::new() })
     }
 
     async fn handle(
@@ -132,12 +145,32 @@ impl Actor for RouterActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             RouterMsg::Observe { id, observation, reply } => {
-                let new_state = observe(state, &id, observation).await;
-                if let Some(reply) = reply {
-                    let _ = reply.send(new_state);
+                let Some(step) = observe(state, &id, &observation) else {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(None);
+                    }
+                    return Ok(());
+                };
+                if step.events.is_empty() && step.firings.is_empty() {
+                    // A routine counter change: written with the next batch.
+                    state.dirty.insert(id);
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Some(step.state));
+                    }
+                    return Ok(());
+                }
+                // Persist before acting. Queue it; the first queued transition schedules the
+                // commit behind whatever is already in the mailbox, so a burst shares one write.
+                let firings = incidents(&id, &observation, &step);
+                let transition = Transition { id, state: step.state, events: step.events };
+                state.pending.push(Pending { transition, firings, reply });
+                if state.pending.len() == 1 {
+                    myself.cast(RouterMsg::Commit)?;
                 }
             }
+            RouterMsg::Commit => commit(state).await,
             RouterMsg::Flush(reply) => {
+                commit(state).await;
                 flush(state).await;
                 let _ = reply.send(());
             }
@@ -169,6 +202,7 @@ impl Actor for RouterActor {
         _myself: ActorRef<RouterMsg>,
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
+        commit(state).await;
         flush(state).await;
         Ok(())
     }
@@ -182,15 +216,12 @@ struct Step {
     monitor_name: String,
 }
 
-async fn observe(
-    router: &mut RouterState,
-    id: &MonitorId,
-    observation: Observation,
-) -> Option<MonitorState> {
+/// Folds one result into a monitor's state under its board lock and decides its firings.
+fn observe(router: &RouterState, id: &MonitorId, observation: &Observation) -> Option<Step> {
     let args = &router.args;
     let now = observation.at;
-    let step = args.board.update(id, |entry| {
-        let applied = gate::observe(&entry.state, &observation);
+    args.board.update(id, |entry| {
+        let applied = gate::observe(&entry.state, observation);
         let mut next = applied.state.clone();
         next.reactions.retain(|reaction_id, _| entry.monitor.reactions.contains(reaction_id));
         let mut firings = Vec::new();
@@ -239,46 +270,73 @@ async fn observe(
         }
         entry.state = next.clone();
         Step { state: next, events, firings, monitor_name: entry.monitor.name.clone() }
-    })?;
+    })
+}
 
-    let must_persist = !step.events.is_empty() || !step.firings.is_empty();
-    let mut persisted = true;
-    if must_persist {
-        // Persist before acting: a transition and the firings it causes are durable first.
-        if let Err(err) = args.store.record(id, &step.state, &step.events).await {
-            persisted = false;
+/// Builds the incident each firing of `step` answers.
+fn incidents(
+    id: &MonitorId,
+    observation: &Observation,
+    step: &Step,
+) -> Vec<(Arc<LoadedReaction>, Incident)> {
+    step.firings
+        .iter()
+        .map(|(reaction, firing)| {
+            let incident = Incident {
+                monitor_id: id.clone(),
+                monitor_name: step.monitor_name.clone(),
+                reaction_id: reaction.def.id.clone(),
+                reaction_name: reaction.def.name.clone(),
+                status: step.state.status,
+                episode: firing.episode,
+                reason: observation.outcome.reason().to_owned(),
+                method: observation.method,
+                at: observation.at,
+                idempotency_key: firing.key(id, &reaction.def.id),
+                node: observation.node.clone(),
+            };
+            (Arc::clone(reaction), incident)
+        })
+        .collect()
+}
+
+/// Writes every queued transition in one transaction, then runs their firings and answers
+/// their callers. When the write fails, destructive reactions are held (fail closed) and the
+/// states are retried with the next counter flush.
+async fn commit(router: &mut RouterState) {
+    if router.pending.is_empty() {
+        return;
+    }
+    let pending = std::mem::take(&mut router.pending);
+    let transitions: Vec<Transition> = pending.iter().map(|p| p.transition.clone()).collect();
+    let args = &router.args;
+    let persisted = match args.store.record_many(&transitions).await {
+        Ok(()) => {
+            for transition in &transitions {
+                router.dirty.remove(&transition.id);
+            }
+            true
+        }
+        Err(err) => {
             args.metrics.store_errors.get_or_create(&OpLabel { op: "record" }).inc();
-            error!(monitor_id = %id, error = %err, "could not persist a transition");
-            router.dirty.insert(id.clone());
-        } else {
-            router.dirty.remove(id);
+            error!(count = transitions.len(), error = %err, "could not persist transitions");
+            router.dirty.extend(transitions.iter().map(|t| t.id.clone()));
+            false
         }
-    } else {
-        router.dirty.insert(id.clone());
-    }
-
-    for (reaction, firing) in step.firings {
-        if !persisted && reaction.runner.effect() == Effect::Destructive {
-            warn!(monitor_id = %id, reaction_id = %reaction.def.id,
-                "destructive reaction held: its firing could not be persisted");
-            continue;
+    };
+    for Pending { transition, firings, reply } in pending {
+        for (reaction, incident) in firings {
+            if !persisted && reaction.runner.effect() == Effect::Destructive {
+                warn!(monitor_id = %incident.monitor_id, reaction_id = %incident.reaction_id,
+                    "destructive reaction held: its firing could not be persisted");
+                continue;
+            }
+            args.firing.spawn(reaction, incident);
         }
-        let incident = Incident {
-            monitor_id: id.clone(),
-            monitor_name: step.monitor_name.clone(),
-            reaction_id: reaction.def.id.clone(),
-            reaction_name: reaction.def.name.clone(),
-            status: step.state.status,
-            episode: firing.episode,
-            reason: observation.outcome.reason().to_owned(),
-            method: observation.method,
-            at: now,
-            idempotency_key: firing.key(id, &reaction.def.id),
-            node: observation.node.clone(),
-        };
-        args.firing.spawn(reaction, incident);
+        if let Some(reply) = reply {
+            let _ = reply.send(Some(transition.state));
+        }
     }
-    Some(step.state)
 }
 
 async fn flush(router: &mut RouterState) {

@@ -21,6 +21,8 @@ use crate::router::Routers;
 use crate::supervisor::{MonitorSupervisor, SupervisorArgs, SupervisorMsg};
 use crate::{MonitorDraft, Node, ReactionDraft};
 
+mod group_commit;
+
 /// A check that panics on its first `panics` runs, then is healthy; counts runs.
 #[derive(Debug)]
 struct FlakyCheck {

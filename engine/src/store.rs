@@ -15,6 +15,17 @@ use crate::model::{Event, Monitor, MonitorId, MonitorState, Reaction, ReactionId
 pub mod conformance;
 pub mod embedded;
 
+/// A monitor's new state and the events that explain it, written together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The monitor.
+    pub id: MonitorId,
+    /// Its state after the change.
+    pub state: MonitorState,
+    /// The events of the change (status change, ignored result).
+    pub events: Vec<Event>,
+}
+
 /// Persistent storage for monitors, reactions, monitor state and history.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -57,7 +68,14 @@ pub trait Store: Send + Sync + 'static {
         id: &MonitorId,
         state: &MonitorState,
         events: &[Event],
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        let transition =
+            Transition { id: id.clone(), state: state.clone(), events: events.to_vec() };
+        self.record_many(std::slice::from_ref(&transition)).await
+    }
+    /// Writes many transitions (states with their events) in one atomic, durable transaction,
+    /// in order: a group commit. Transitions of monitors that no longer exist are dropped.
+    async fn record_many(&self, transitions: &[Transition]) -> Result<(), StoreError>;
     /// Writes many states in one transaction (routine counters, batched). States of monitors
     /// that no longer exist are dropped.
     async fn put_states(&self, states: &[(MonitorId, MonitorState)]) -> Result<(), StoreError>;

@@ -7,7 +7,7 @@
 
 use time::OffsetDateTime;
 
-use super::Store;
+use super::{Store, Transition};
 use crate::model::{
     CallOn, Event, EventKind, Method, Monitor, MonitorId, MonitorState, PluginSpec, Reaction,
     ReactionId, ReactionMemory, Status,
@@ -28,6 +28,7 @@ pub async fn run_all(store: &dyn Store) {
     reaction_list_is_ordered_and_pages(store).await;
     state_round_trips(store).await;
     record_writes_state_and_events_together(store).await;
+    record_many_writes_every_transition_in_order(store).await;
     put_states_writes_a_batch(store).await;
     events_page_newest_first(store).await;
     history_is_bounded_per_monitor(store).await;
@@ -242,6 +243,38 @@ pub async fn state_round_trips(store: &dyn Store) {
     let got = store.get_state(&monitor.id).await.expect("get_state");
     assert_eq!(got, Some(default), "a later state replaces the earlier one");
     store.delete_monitor(&monitor.id).await.expect("delete_monitor");
+}
+
+/// Checks that `record_many` writes several monitors' transitions at once, later ones for the
+/// same monitor winning, and drops those of unknown monitors.
+pub async fn record_many_writes_every_transition_in_order(store: &dyn Store) {
+    let first = created_monitor(store, "group-1").await;
+    let second = created_monitor(store, "group-2").await;
+    let unknown = MonitorId::generate();
+    let event = |id: &MonitorId| sample_event(id, 1);
+    let transitions = [
+        Transition { id: first.id.clone(), state: sample_state(1), events: vec![event(&first.id)] },
+        Transition { id: unknown.clone(), state: sample_state(9), events: vec![event(&unknown)] },
+        Transition {
+            id: second.id.clone(),
+            state: sample_state(2),
+            events: vec![event(&second.id)],
+        },
+        Transition { id: first.id.clone(), state: sample_state(3), events: vec![] },
+    ];
+    store.record_many(&transitions).await.expect("record_many");
+    let got = store.get_state(&first.id).await.expect("get_state").map(|s| s.streak);
+    assert_eq!(got, Some(3), "the later transition of a monitor wins");
+    let got = store.get_state(&second.id).await.expect("get_state").map(|s| s.streak);
+    assert_eq!(got, Some(2), "every monitor's transition is written");
+    for id in [&first.id, &second.id] {
+        let events = store.list_events(id, None, 10).await.expect("list_events");
+        assert_eq!(events.len(), 1, "each monitor's event is written once");
+    }
+    assert_eq!(store.get_state(&unknown).await.expect("get_state"), None, "unknown dropped");
+    for id in [&first.id, &second.id] {
+        store.delete_monitor(id).await.expect("delete_monitor");
+    }
 }
 
 /// Checks that `record` writes the state and every event of a transition together.

@@ -22,7 +22,7 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, Writ
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::Store;
+use super::{Store, Transition};
 use crate::error::StoreError;
 use crate::model::{Event, Monitor, MonitorId, MonitorState, Reaction, ReactionId};
 
@@ -387,18 +387,16 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn record(
-        &self,
-        id: &MonitorId,
-        state: &MonitorState,
-        events: &[Event],
-    ) -> Result<(), StoreError> {
-        let states = vec![(id.clone(), state.clone())];
-        let (events, max) = (events.to_vec(), self.history_max_events);
+    async fn record_many(&self, transitions: &[Transition]) -> Result<(), StoreError> {
+        let (transitions, max) = (transitions.to_vec(), self.history_max_events);
         self.write(move |txn| {
             let mut existence = Existence::new(txn);
-            put_states_in(&mut existence, &states)?;
-            append_events_in(&mut existence, &events, max)
+            for transition in &transitions {
+                let state = [(transition.id.clone(), transition.state.clone())];
+                put_states_in(&mut existence, &state)?;
+                append_events_in(&mut existence, &transition.events, max)?;
+            }
+            Ok(())
         })
         .await
     }

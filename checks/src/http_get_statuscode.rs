@@ -1,8 +1,11 @@
 //! `http-get-statuscode`: GET a URL; healthy when the response status is one of `codes`.
 //!
-//! Only the status line and headers are read: the body is dropped unread.
+//! The status decides. A small body is read and discarded so the keep-alive connection goes
+//! back to the pool; a large one is dropped unread.
 
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use cloudroutes_engine::CheckOutcome;
 use schemars::JsonSchema;
@@ -10,8 +13,9 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::support::{
-    default_codes, default_timeout_ms, host_and_port, no_answer_within, parse_http_url,
-    request_error_outcome, status_outcome, validate_status_codes, validate_timeout_ms,
+    default_codes, default_timeout_ms, drain_for_reuse, host_and_port, no_answer_within,
+    parse_http_url, request_error_outcome, status_outcome, validate_status_codes,
+    validate_timeout_ms,
 };
 use crate::{Check, CheckContext, ConfigError};
 
@@ -87,11 +91,15 @@ impl Check for HttpGetStatuscodeCheck {
     }
 
     async fn run(&self) -> CheckOutcome {
+        let started = Instant::now();
         let request = self.http.get(self.url.clone()).timeout(self.timeout).send();
         // The client's own timeout should fire first; this one bounds the run whatever it does.
         match tokio::time::timeout(self.timeout, request).await {
-            // Dropping the response unread closes the connection instead of draining the body.
-            Ok(Ok(response)) => status_outcome(response.status(), &self.codes),
+            Ok(Ok(response)) => {
+                let outcome = status_outcome(response.status(), &self.codes);
+                drain_for_reuse(response, self.timeout.saturating_sub(started.elapsed())).await;
+                outcome
+            }
             Ok(Err(error)) => request_error_outcome(&error, &self.target, self.timeout_ms),
             Err(_) => no_answer_within(self.timeout_ms),
         }
@@ -105,7 +113,9 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::test_support::{refused_port, serve_http, silent_server};
+    use crate::test_support::{
+        counting_keep_alive_server, refused_port, serve_http, silent_server,
+    };
     use crate::{CheckConfig, check_types};
 
     fn check(url: String, codes: &[u16], timeout_ms: u64) -> HttpGetStatuscodeCheck {
@@ -122,6 +132,17 @@ mod tests {
         let addr = serve_http(200, b"hello".to_vec()).await;
         let outcome = check(format!("http://{addr}/health"), &[200], 2000).run().await;
         assert_eq!(outcome, CheckOutcome::Healthy { reason: "HTTP 200".into() });
+    }
+
+    #[tokio::test]
+    async fn checks_reuse_one_keep_alive_connection() {
+        let (addr, connections) = counting_keep_alive_server().await;
+        let check = check(format!("http://{addr}/"), &[200], 2000);
+        for _ in 0..5 {
+            assert_eq!(check.run().await, CheckOutcome::Healthy { reason: "HTTP 200".into() });
+        }
+        let opened = connections.load(std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(opened, 1, "five checks opened {opened} connections");
     }
 
     #[tokio::test]

@@ -89,6 +89,28 @@ pub(crate) fn status_outcome(status: reqwest::StatusCode, codes: &[u16]) -> Chec
     CheckOutcome::Failed { reason: format!("HTTP {code}, expected one of {}", expected.join(", ")) }
 }
 
+/// Bodies up to this size are read and discarded so the connection returns to the pool.
+pub(crate) const MAX_DRAIN_BYTES: usize = 64 * 1024;
+
+/// Reads and discards a small response body (up to [`MAX_DRAIN_BYTES`], within `deadline`) so
+/// that its keep-alive connection goes back to the node's pool; a larger or slower body is
+/// dropped, which closes that one connection instead of reading it all.
+pub(crate) async fn drain_for_reuse(mut response: reqwest::Response, deadline: Duration) {
+    if response.content_length().is_some_and(|length| length > MAX_DRAIN_BYTES as u64) {
+        return;
+    }
+    let drain = async {
+        let mut read = 0;
+        while let Ok(Some(chunk)) = response.chunk().await {
+            read += chunk.len();
+            if read > MAX_DRAIN_BYTES {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(deadline, drain).await;
+}
+
 /// The failed outcome of a target that did not answer within `timeout_ms`.
 pub(crate) fn no_answer_within(timeout_ms: u64) -> CheckOutcome {
     CheckOutcome::Failed { reason: format!("no answer within {timeout_ms} ms") }

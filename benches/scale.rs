@@ -3,7 +3,18 @@
 //! to its reaction's HTTP request. It reports figures; it asserts nothing.
 //!
 //! `cargo bench --bench scale -- [--monitors N]... [--interval-secs 10] [--seconds 30]
-//! [--latency-runs 1000] [--skip-scale]`
+//! [--latency-runs 1000] [--skip-scale]`, plus diagnostics that change what is measured:
+//! `--checks tcp|http` (one check type only), `--state-flush-ms MS` (the routers' batched state
+//! writes), `--timeline` (per-second figures and stall probes on stderr).
+//!
+//! Per N: seeding time (`put_monitors` in chunks), startup (from `Node::start` to every monitor
+//! running, from the `monitors_owned` gauge), then after one interval of warm-up a window in
+//! which it measures checks per second (`checks` counters), CPU per check (getrusage of this
+//! process), schedule lateness (the node's `LatenessRecorder`, reset at the window's start),
+//! how long results wait in the reaction routers (a probe through `Node::observe`), and RSS per
+//! monitor (VmRSS at the window's end minus before seeding, over N). The CPU of the target
+//! process and of the rest of the machine is shown too: other load on the machine shows up as
+//! lateness.
 //!
 //! Each scale run happens in a fresh child process (this binary re-executed), so memory and CPU
 //! figures are not polluted by an earlier run; the check targets run in yet another process
@@ -11,7 +22,6 @@
 
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,18 +30,13 @@ use anyhow::{Context, Result, bail, ensure};
 use clap::Parser;
 use cloudroutes_actors::metrics::{Metrics, TypeOutcome};
 use cloudroutes_actors::{MonitorDraft, Node, ReactionDraft};
-use cloudroutes_engine::config::{EMBEDDED_STORE_FILE, NodeConfig};
-use cloudroutes_engine::store::embedded::EmbeddedStore;
-use cloudroutes_engine::{
-    CallOn, CheckOutcome, EventKind, Method, Monitor, MonitorId, PluginSpec, Store,
-};
+use cloudroutes_engine::config::EMBEDDED_STORE_FILE;
+use cloudroutes_engine::{CallOn, CheckOutcome, EventKind, Method, Monitor};
 use serde_json::json;
 use support::{CpuTime, Target, ms, quantile, row, vm_rss};
 
 /// Monitors per `put_monitors` transaction when seeding.
 const SEED_CHUNK: usize = 10_000;
-/// Checks that may run at once on the node.
-const CHECK_CONCURRENCY: usize = 4_096;
 /// Untimed reaction runs before the measured ones (connections, caches).
 const LATENCY_WARMUP: usize = 20;
 /// Check types the seeded monitors use, for reading the checks counters.
@@ -59,8 +64,14 @@ struct Args {
     /// Run exactly one scale run in this process (how the parent runs each N).
     #[arg(long, hide = true)]
     scale_child: bool,
+    /// Diagnostic: `engine.state_flush_ms` of the scale runs (default: the config's default).
+    #[arg(long)]
+    state_flush_ms: Option<u64>,
+    /// Diagnostic: which checks the seeded monitors run: `mixed` (half each), `tcp` or `http`.
+    #[arg(long, default_value = "mixed")]
+    checks: String,
     /// Diagnostic: print per-second checks, lateness, CPU and stall probes during the window
-    /// (the window's lateness row then shows only its last second).
+    /// (the window's lateness and router queue rows then show only its last second).
     #[arg(long)]
     timeline: bool,
     /// Passed by `cargo bench`; ignored.
@@ -87,6 +98,8 @@ fn main() -> Result<()> {
                 .args(["--scale-child", "--monitors", &n.to_string()])
                 .args(["--interval-secs", &args.interval_secs.to_string()])
                 .args(["--seconds", &args.seconds.to_string()])
+                .args(["--checks", &args.checks])
+                .args(args.state_flush_ms.map(|ms| format!("--state-flush-ms={ms}")))
                 .args(args.timeline.then_some("--timeline"))
                 .status()
                 .context("run a scale child")?;
@@ -97,41 +110,6 @@ fn main() -> Result<()> {
         runtime.block_on(reaction_latency(args.latency_runs))?;
     }
     Ok(())
-}
-
-/// Returns a node config for a benchmark: defaults, a high check concurrency, a temp data dir.
-fn bench_config(data_dir: &Path) -> NodeConfig {
-    let mut config = NodeConfig::default();
-    config.engine.check_concurrency = CHECK_CONCURRENCY;
-    config.node.data_dir = data_dir.to_owned();
-    config
-}
-
-/// Opens a fresh embedded store in `data_dir`.
-fn open_store(config: &NodeConfig) -> Result<Arc<dyn Store>> {
-    let path = config.node.data_dir.join(EMBEDDED_STORE_FILE);
-    Ok(Arc::new(EmbeddedStore::open(&path, config.engine.history_max_events)?))
-}
-
-/// Monitor `i` of a seeded set: even ones `tcp-check`, odd ones `http-get-statuscode`.
-fn seeded_monitor(i: usize, interval_secs: u32, target: &Target) -> Monitor {
-    let check = if i.is_multiple_of(2) {
-        json!({"type": "tcp-check", "host": "127.0.0.1", "port": target.tcp_port})
-    } else {
-        json!({"type": "http-get-statuscode", "url": format!("http://127.0.0.1:{}/", target.http_port)})
-    };
-    let serde_json::Value::Object(check) = check else { unreachable!("a JSON object") };
-    let key: [u8; 24] = rand::random();
-    Monitor {
-        id: MonitorId::generate(),
-        name: format!("bench monitor {i}"),
-        check: PluginSpec(check),
-        interval_secs: Some(interval_secs),
-        reactions: Vec::new(),
-        enabled: true,
-        tags: Vec::new(),
-        webhook_key: key.iter().map(|b| format!("{b:02x}")).collect(),
-    }
 }
 
 /// Checks run so far, by outcome (healthy, failed, unknown), over the seeded check types.
@@ -151,16 +129,25 @@ async fn scale(n: usize, args: &Args) -> Result<()> {
     let window = Duration::from_secs(window_secs);
     let target = Target::spawn()?;
     let dir = tempfile::tempdir()?;
-    let config = bench_config(dir.path());
+    let mut config = support::bench_config(dir.path());
+    if let Some(ms) = args.state_flush_ms {
+        config.engine.state_flush_ms = ms;
+    }
+    ensure!(
+        ["mixed", "tcp", "http"].contains(&args.checks.as_str()),
+        "--checks: mixed, tcp or http"
+    );
     let rss_before = vm_rss()?;
 
-    let store = open_store(&config)?;
+    let store = support::open_store(&config)?;
     let started = Instant::now();
+    let mut probe_ids = Vec::new();
     for first in (0..n).step_by(SEED_CHUNK) {
         let chunk: Vec<Monitor> = (first..n.min(first + SEED_CHUNK))
-            .map(|i| seeded_monitor(i, interval_secs, &target))
+            .map(|i| support::seeded_monitor(i, interval_secs, &args.checks, &target))
             .collect();
         store.put_monitors(&chunk).await?;
+        probe_ids.extend(chunk.iter().step_by(SEED_CHUNK / 4).map(|m| m.id.clone()));
     }
     let seeding = started.elapsed();
     let rss_seeded = vm_rss()?;
@@ -185,11 +172,15 @@ async fn scale(n: usize, args: &Args) -> Result<()> {
     let target_cpu_before = support::process_cpu(target.pid())?;
     let machine_before = support::machine_cpu()?;
     let started = Instant::now();
+    let probe = support::RouterProbe::start(node.clone(), probe_ids);
     if args.timeline {
-        support::timeline(metrics, window, || checks_by_outcome(metrics).iter().sum()).await?;
+        let checks = || checks_by_outcome(metrics).iter().sum();
+        support::timeline(metrics, &probe.delays, window, checks).await?;
     } else {
         tokio::time::sleep(window).await;
     }
+    let router_delay = probe.delays.snapshot();
+    probe.stop().await;
     let elapsed = started.elapsed();
     let cpu = CpuTime::now()?.since(cpu_before);
     let target_cpu = support::process_cpu(target.pid())?.saturating_sub(target_cpu_before);
@@ -198,6 +189,7 @@ async fn scale(n: usize, args: &Args) -> Result<()> {
     let checks_after = checks_by_outcome(metrics);
     let lateness = metrics.lateness.snapshot();
     let rss_steady = vm_rss()?;
+    let store_file = std::fs::metadata(dir.path().join(EMBEDDED_STORE_FILE))?.len();
     node.shutdown().await;
     drop(target);
 
@@ -208,6 +200,10 @@ async fn scale(n: usize, args: &Args) -> Result<()> {
     let per_monitor = |rss: u64| rss.saturating_sub(rss_before) as f64 / 1024.0 / n as f64;
 
     println!("scale: N={n} interval={interval_secs}s window={window_secs}s");
+    if args.checks != "mixed" || args.state_flush_ms.is_some() {
+        let flush = args.state_flush_ms.map_or("default".into(), |ms| format!("{ms} ms"));
+        println!("  (diagnostic: checks={}, state flush {flush})", args.checks);
+    }
     row(&format!("seed {n} monitors"), format!("{:.1} s", seeding.as_secs_f64()));
     row(
         "startup (load + spawn)",
@@ -260,6 +256,17 @@ async fn scale(n: usize, args: &Args) -> Result<()> {
             lateness.count
         ),
     );
+    row(
+        "router queue p50/p99/max",
+        format!(
+            "{} / {} / {} ms ({} probes: result -> state)",
+            ms(router_delay.p50),
+            ms(router_delay.p99),
+            ms(router_delay.max),
+            router_delay.count
+        ),
+    );
+    row("store file after window", format!("{} MiB", store_file >> 20));
     row("RSS per monitor", format!("{:.1} KiB", per_monitor(rss_steady)));
     row(
         "  of which",
@@ -291,17 +298,15 @@ async fn reaction_latency(runs: usize) -> Result<()> {
     let server = tokio::spawn(warp::serve(route).incoming(listener).run());
 
     let dir = tempfile::tempdir()?;
-    let config = bench_config(dir.path());
-    let store = open_store(&config)?;
+    let config = support::bench_config(dir.path());
+    let store = support::open_store(&config)?;
     let node = Node::start(config, "bench".into(), store).await?;
-    let spec = |value: serde_json::Value| match value {
-        serde_json::Value::Object(map) => PluginSpec(map),
-        _ => unreachable!("a JSON object"),
-    };
     let reaction = node
         .create_reaction(ReactionDraft {
             name: "bench webhook".into(),
-            action: spec(json!({"type": "http-webhook", "url": format!("http://{receiver}/hook")})),
+            action: support::spec(
+                json!({"type": "http-webhook", "url": format!("http://{receiver}/hook")}),
+            ),
             trigger: 1,
             frequency_secs: 0,
             call_on: CallOn::Failed,
@@ -310,7 +315,7 @@ async fn reaction_latency(runs: usize) -> Result<()> {
     let monitor = node
         .create_monitor(MonitorDraft {
             name: "bench webhook monitor".into(),
-            check: spec(json!({"type": "webhook"})),
+            check: support::spec(json!({"type": "webhook"})),
             interval_secs: None,
             reactions: vec![reaction.reaction.id.clone()],
             enabled: true,

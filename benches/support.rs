@@ -1,12 +1,19 @@
-//! Helpers of the scale benchmark: process limits and measurements (file descriptors, CPU
-//! time, resident memory), the check-target process, percentiles and table rows.
+//! Helpers of the scale benchmark: the node's config, store and seeded monitors; process limits
+//! and measurements (file descriptors, CPU time, resident memory); the check-target process;
+//! the router-delay probe and the `--timeline` diagnostic; percentiles and table rows.
 
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use cloudroutes_engine::config::{EMBEDDED_STORE_FILE, NodeConfig};
+use cloudroutes_engine::store::embedded::EmbeddedStore;
+use cloudroutes_engine::{Monitor, MonitorId, PluginSpec, Store};
 use nix::sys::resource::{Resource, UsageWho, getrlimit, getrusage, setrlimit};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
@@ -15,6 +22,57 @@ pub const SERVE_TARGET: &str = "--serve-target";
 
 /// The target's whole answer: an empty body, so the node's pooled client keeps the connection.
 const RESPONSE: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+/// Checks that may run at once on a benchmarked node.
+const CHECK_CONCURRENCY: usize = 4_096;
+
+/// Returns a plugin spec from a JSON object (`{}` for anything else).
+pub fn spec(value: serde_json::Value) -> PluginSpec {
+    match value {
+        serde_json::Value::Object(map) => PluginSpec(map),
+        _ => PluginSpec(serde_json::Map::new()),
+    }
+}
+
+/// Returns a node config for a benchmark: defaults, a high check concurrency, a temp data dir.
+pub fn bench_config(data_dir: &Path) -> NodeConfig {
+    let mut config = NodeConfig::default();
+    config.engine.check_concurrency = CHECK_CONCURRENCY;
+    config.node.data_dir = data_dir.to_owned();
+    config
+}
+
+/// Opens a fresh embedded store in `data_dir`.
+pub fn open_store(config: &NodeConfig) -> Result<Arc<dyn Store>> {
+    let path = config.node.data_dir.join(EMBEDDED_STORE_FILE);
+    Ok(Arc::new(EmbeddedStore::open(&path, config.engine.history_max_events)?))
+}
+
+/// Monitor `i` of a seeded set: with `checks` = `mixed`, even ones `tcp-check` and odd ones
+/// `http-get-statuscode`; `tcp` or `http` makes them all one type.
+pub fn seeded_monitor(i: usize, interval_secs: u32, checks: &str, target: &Target) -> Monitor {
+    let tcp = match checks {
+        "tcp" => true,
+        "http" => false,
+        _ => i.is_multiple_of(2),
+    };
+    let check = if tcp {
+        json!({"type": "tcp-check", "host": "127.0.0.1", "port": target.tcp_port})
+    } else {
+        json!({"type": "http-get-statuscode", "url": format!("http://127.0.0.1:{}/", target.http_port)})
+    };
+    let key: [u8; 24] = rand::random();
+    Monitor {
+        id: MonitorId::generate(),
+        name: format!("bench monitor {i}"),
+        check: spec(check),
+        interval_secs: Some(interval_secs),
+        reactions: Vec::new(),
+        enabled: true,
+        tags: Vec::new(),
+        webhook_key: key.iter().map(|b| format!("{b:02x}")).collect(),
+    }
+}
 
 /// Raises the soft limit on open files to the hard limit; returns the new limit.
 pub fn raise_nofile_limit() -> Result<u64> {
@@ -226,11 +284,13 @@ pub fn row(label: &str, value: impl std::fmt::Display) {
 }
 
 /// Prints one line a second for `window` (the hidden `--timeline` diagnostic): checks run,
-/// lateness p99 and max of that second (it resets the recorder every second), node CPU, and
+/// lateness p99 and max of that second (it resets the recorder every second, and `router`'s
+/// delays too), node CPU, the worst router delay, and
 /// the worst oversleep of two 1 ms probes, one a tokio task (runtime stalls) and one an OS
 /// thread (whole-process stalls: CPU starvation, page faults).
 pub async fn timeline(
     metrics: &cloudroutes_actors::metrics::Metrics,
+    router: &cloudroutes_actors::metrics::LatenessRecorder,
     window: Duration,
     checks: impl Fn() -> u64,
 ) -> Result<()> {
@@ -272,11 +332,13 @@ pub async fn timeline(
         tokio::time::sleep_until((started + Duration::from_secs(second)).into()).await;
         let late = metrics.lateness.snapshot();
         metrics.lateness.reset();
+        let queued = router.snapshot();
+        router.reset();
         let (now_checks, now_cpu) = (checks(), CpuTime::now()?);
         let cpu = now_cpu.since(last_cpu);
         eprintln!(
             "  t={second:>3}s checks={:>6} late p99/max={:>6}/{:>6} ms cpu={:>3.0}%+{:>3.0}% \
-             probe tokio/thread={:>6}/{:>6} ms rss={} MiB",
+             probe tokio/thread={:>6}/{:>6} ms router max={:>6} ms rss={} MiB",
             now_checks - last_checks,
             ms(late.p99),
             ms(late.max),
@@ -284,6 +346,7 @@ pub async fn timeline(
             cpu.sys.as_secs_f64() * 100.0,
             ms(Duration::from_micros(tokio_worst.swap(0, Ordering::Relaxed))),
             ms(Duration::from_micros(thread_worst.swap(0, Ordering::Relaxed))),
+            ms(queued.max),
             vm_rss()? >> 20,
         );
         (last_checks, last_cpu) = (now_checks, now_cpu);
@@ -292,4 +355,51 @@ pub async fn timeline(
     probe.await?;
     let _ = thread.join();
     Ok(())
+}
+
+/// Measures how long a result waits in the reaction routers' queues: every 100 ms it sends a
+/// healthy automatic result for one of a few (healthy) monitors through `Node::observe`, which
+/// replies only once the router has handled everything queued before it, and records the
+/// round trip. It changes nothing but those monitors' streaks.
+pub struct RouterProbe {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+    /// Round trips recorded so far.
+    pub delays: std::sync::Arc<cloudroutes_actors::metrics::LatenessRecorder>,
+}
+
+impl RouterProbe {
+    /// Starts probing with `ids` in turn.
+    pub fn start(node: cloudroutes_actors::Node, ids: Vec<cloudroutes_engine::MonitorId>) -> Self {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let delays = Arc::new(cloudroutes_actors::metrics::LatenessRecorder::new());
+        let task = {
+            let (stop, delays) = (Arc::clone(&stop), Arc::clone(&delays));
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_millis(100));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                for id in ids.iter().cycle() {
+                    tick.tick().await;
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let outcome =
+                        cloudroutes_engine::CheckOutcome::Healthy { reason: "bench probe".into() };
+                    let started = std::time::Instant::now();
+                    let _ = node.observe(id, outcome, cloudroutes_engine::Method::Automatic).await;
+                    delays.record(started.elapsed());
+                }
+            })
+        };
+        Self { stop, task, delays }
+    }
+
+    /// Stops probing.
+    pub async fn stop(self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let _ = self.task.await;
+    }
 }

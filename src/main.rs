@@ -91,9 +91,12 @@ async fn run_node(args: NodeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("creating data directory {}", data_dir.display()))?;
     let node_id = node_id(&config, &data_dir)?;
     let (token, token_is_new) = admin_token(&data_dir)?;
-    let store =
-        EmbeddedStore::open(&data_dir.join("cloudroutes.redb"), config.engine.history_max_events)
-            .context("opening the embedded store")?;
+    let store = EmbeddedStore::open_with_cache(
+        &config.embedded_store_path(),
+        config.engine.history_max_events,
+        config.store.cache_mb.saturating_mul(1024 * 1024),
+    )
+    .context("opening the embedded store")?;
     let listener = tokio::net::TcpListener::bind(config.http.addr)
         .await
         .with_context(|| format!("binding the HTTP API to {}", config.http.addr))?;

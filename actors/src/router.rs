@@ -12,14 +12,17 @@ use std::time::Duration;
 use cloudroutes_engine::gate::{self, Decision, Firing, Observation};
 use cloudroutes_engine::store::Transition;
 use cloudroutes_engine::{Event, EventKind, Method, MonitorId, MonitorState, ReactionId, Store};
-use cloudroutes_reactions::{Effect, Incident};
+use cloudroutes_reactions::Incident;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorMessage;
-use tracing::{error, warn};
 
 use crate::board::Board;
 use crate::firing::{FiringContext, LoadedReaction, ReactionBook};
-use crate::metrics::{Metrics, OpLabel};
+use crate::metrics::Metrics;
+
+mod writer;
+
+use writer::{Job, Pending, Writer, WriterParts};
 
 /// Messages a router handles.
 #[derive(RactorMessage)]
@@ -40,9 +43,12 @@ pub enum RouterMsg {
     FlushTick,
     /// Forget pending writes for a monitor being deleted; replies when done.
     Forget(MonitorId, RpcReplyPort<()>),
-    /// Write the transitions queued since the last commit in one transaction, then fire their
-    /// reactions (self-sent: it runs after every message already in the mailbox).
+    /// Hand the transitions queued since the last commit to the writer as one group, which
+    /// writes them in one transaction before firing their reactions (self-sent: it runs after
+    /// every message already in the mailbox).
     Commit,
+    /// The writer could not write these monitors' states: write them with the next flush.
+    Redirty(Vec<MonitorId>),
     /// Reactions were newly attached to a monitor: prepare their memory ([`gate::attach`]).
     Attach(MonitorId, Vec<ReactionId>, RpcReplyPort<()>),
 }
@@ -109,13 +115,7 @@ pub struct RouterState {
     dirty: HashSet<MonitorId>,
     /// Transitions waiting for the next group commit.
     pending: Vec<Pending>,
-}
-
-/// A transition waiting to be made durable, with what waits on it.
-struct Pending {
-    transition: Transition,
-    firings: Vec<(Arc<LoadedReaction>, Incident)>,
-    reply: Option<RpcReplyPort<Option<MonitorState>>>,
+    writer: Writer,
 }
 
 /// The reaction router actor.
@@ -134,7 +134,13 @@ impl Actor for RouterActor {
         myself.send_after(args.flush_every, || RouterMsg::FlushTick);
         // After a restart, whatever was pending in the old router is written again.
         let dirty = args.board.ids_in_shard(args.shard).into_iter().collect();
-        Ok(RouterState { args, dirty, pending: Vec::new() })
+        let writer = Writer::spawn(WriterParts {
+            store: Arc::clone(&args.store),
+            firing: Arc::clone(&args.firing),
+            metrics: Arc::clone(&args.metrics),
+            router: myself.clone(),
+        });
+        Ok(RouterState { args, dirty, pending: Vec::new(), writer })
     }
 
     async fn handle(
@@ -168,16 +174,24 @@ impl Actor for RouterActor {
                     myself.cast(RouterMsg::Commit)?;
                 }
             }
-            RouterMsg::Commit => commit(state).await,
+            RouterMsg::Commit => commit(state),
             RouterMsg::Flush(reply) => {
-                commit(state).await;
-                flush(state).await;
-                let _ = reply.send(());
+                commit(state);
+                flush(state);
+                let (done, written) = tokio::sync::oneshot::channel();
+                state.writer.send(Job::Barrier(done));
+                tokio::spawn(async move {
+                    let _ = written.await;
+                    let _ = reply.send(());
+                });
             }
             RouterMsg::FlushTick => {
-                flush(state).await;
+                if !state.writer.flush_backlogged() {
+                    flush(state);
+                }
                 myself.send_after(state.args.flush_every, || RouterMsg::FlushTick);
             }
+            RouterMsg::Redirty(ids) => state.dirty.extend(ids),
             RouterMsg::Forget(id, reply) => {
                 state.dirty.remove(&id);
                 let _ = reply.send(());
@@ -202,8 +216,11 @@ impl Actor for RouterActor {
         _myself: ActorRef<RouterMsg>,
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
-        commit(state).await;
-        flush(state).await;
+        commit(state);
+        flush(state);
+        let (done, written) = tokio::sync::oneshot::channel();
+        state.writer.send(Job::Barrier(done));
+        let _ = tokio::time::timeout(Duration::from_secs(10), written).await;
         Ok(())
     }
 }
@@ -300,54 +317,25 @@ fn incidents(
         .collect()
 }
 
-/// Writes every queued transition in one transaction, then runs their firings and answers
-/// their callers. When the write fails, destructive reactions are held (fail closed) and the
-/// states are retried with the next counter flush.
-async fn commit(router: &mut RouterState) {
+/// Hands the queued transitions to the writer as one group.
+fn commit(router: &mut RouterState) {
     if router.pending.is_empty() {
         return;
     }
     let pending = std::mem::take(&mut router.pending);
-    let transitions: Vec<Transition> = pending.iter().map(|p| p.transition.clone()).collect();
-    let args = &router.args;
-    let persisted = match args.store.record_many(&transitions).await {
-        Ok(()) => {
-            for transition in &transitions {
-                router.dirty.remove(&transition.id);
-            }
-            true
-        }
-        Err(err) => {
-            args.metrics.store_errors.get_or_create(&OpLabel { op: "record" }).inc();
-            error!(count = transitions.len(), error = %err, "could not persist transitions");
-            router.dirty.extend(transitions.iter().map(|t| t.id.clone()));
-            false
-        }
-    };
-    for Pending { transition, firings, reply } in pending {
-        for (reaction, incident) in firings {
-            if !persisted && reaction.runner.effect() == Effect::Destructive {
-                warn!(monitor_id = %incident.monitor_id, reaction_id = %incident.reaction_id,
-                    "destructive reaction held: its firing could not be persisted");
-                continue;
-            }
-            args.firing.spawn(reaction, incident);
-        }
-        if let Some(reply) = reply {
-            let _ = reply.send(Some(transition.state));
-        }
+    // Each carries the monitor's latest state; if the write fails the writer says so.
+    for p in &pending {
+        router.dirty.remove(&p.transition.id);
     }
+    router.writer.send(Job::Commit(pending));
 }
 
-async fn flush(router: &mut RouterState) {
+/// Hands the states of monitors whose counters changed to the writer.
+fn flush(router: &mut RouterState) {
     if router.dirty.is_empty() {
         return;
     }
     let ids: Vec<MonitorId> = router.dirty.drain().collect();
     let states = router.args.board.states_of(&ids);
-    if let Err(err) = router.args.store.put_states(&states).await {
-        router.args.metrics.store_errors.get_or_create(&OpLabel { op: "put_states" }).inc();
-        error!(error = %err, count = states.len(), "could not flush monitor states; will retry");
-        router.dirty.extend(ids);
-    }
+    router.writer.send(Job::Flush(states));
 }

@@ -76,6 +76,9 @@ pub struct StoreSection {
     /// `embedded` (a crash-safe database file in `node.data_dir`) or a `redis://` URL.
     #[serde(default = "default_store_url")]
     pub url: String,
+    /// Page cache of the embedded store, in MiB.
+    #[serde(default = "default_cache_mb")]
+    pub cache_mb: usize,
 }
 
 /// `[engine]`: concurrency limits, timeouts and write batching.
@@ -150,6 +153,9 @@ fn default_data_dir() -> PathBuf {
 }
 fn default_store_url() -> String {
     "embedded".into()
+}
+fn default_cache_mb() -> usize {
+    64
 }
 fn default_check_concurrency() -> usize {
     1024
@@ -277,7 +283,8 @@ impl NodeConfig {
             return Err(invalid("node.data_dir", "must not be empty".into()));
         }
         let engine = &self.engine;
-        let ranges: [(&str, u64, u64, u64); 8] = [
+        let ranges: [(&str, u64, u64, u64); 9] = [
+            ("store.cache_mb", as_u64(self.store.cache_mb), 1, 65_536),
             ("engine.check_concurrency", as_u64(engine.check_concurrency), 1, 1_000_000),
             ("engine.router_shards", as_u64(engine.router_shards), 0, 1_024),
             ("engine.reaction_concurrency", as_u64(engine.reaction_concurrency), 1, 1_000_000),

@@ -23,6 +23,7 @@ pub(crate) const KEYS: &[(&str, Kind)] = &[
     ("node.zone", Kind::Text),
     ("node.data_dir", Kind::Text),
     ("store.url", Kind::Text),
+    ("store.cache_mb", Kind::Integer),
     ("engine.check_concurrency", Kind::Integer),
     ("engine.router_shards", Kind::Integer),
     ("engine.reaction_concurrency", Kind::Integer),

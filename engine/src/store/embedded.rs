@@ -52,6 +52,9 @@ impl std::fmt::Debug for EmbeddedStore {
     }
 }
 
+/// The page cache [`EmbeddedStore::open`] uses: 64 MiB.
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 impl EmbeddedStore {
     /// Opens (or creates) the database file at `path`, creating its parent directories, and
     /// keeps at most `history_max_events` events per monitor (0 acts as 1).
@@ -63,11 +66,28 @@ impl EmbeddedStore {
     /// (including when another process holds the file), or [`StoreError::Embedded`] when the
     /// tables cannot be created.
     pub fn open(path: &Path, history_max_events: usize) -> Result<Self, StoreError> {
+        Self::open_with_cache(path, history_max_events, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens the store like [`EmbeddedStore::open`], with a page cache of at most
+    /// `cache_bytes` (redb's own default is 1 GiB, which a large node would mostly spend on
+    /// state records it rarely reads).
+    ///
+    /// # Errors
+    /// As [`EmbeddedStore::open`].
+    pub fn open_with_cache(
+        path: &Path,
+        history_max_events: usize,
+        cache_bytes: usize,
+    ) -> Result<Self, StoreError> {
         let open_error = |message: String| StoreError::Open { path: path.to_owned(), message };
         if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(|error| open_error(error.to_string()))?;
         }
-        let db = Database::create(path).map_err(|error| open_error(error.to_string()))?;
+        let db = redb::Builder::new()
+            .set_cache_size(cache_bytes)
+            .create(path)
+            .map_err(|error| open_error(error.to_string()))?;
         let txn = db.begin_write().map_err(embedded("begin write"))?;
         {
             txn.open_table(MONITORS).map_err(embedded("create table"))?;

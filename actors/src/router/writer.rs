@@ -1,0 +1,160 @@
+//! The store writer of one router: a task that performs the router's writes in order, so the
+//! router never waits on the disk.
+//!
+//! Whatever has queued since its last write (group commits of transitions, batches of routine
+//! counters) goes into one `record_many` transaction, in the order it was queued; only then do
+//! the firings of those transitions start and their callers get an answer (persist before
+//! acting). A failed write is reported back to the router, which writes those states again with
+//! its next counter flush; destructive reactions whose firing could not be persisted are held.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use cloudroutes_engine::store::Transition;
+use cloudroutes_engine::{MonitorId, MonitorState, Store};
+use cloudroutes_reactions::{Effect, Incident};
+use ractor::{ActorRef, RpcReplyPort};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{error, warn};
+
+use super::RouterMsg;
+use crate::firing::{FiringContext, LoadedReaction};
+use crate::metrics::{Metrics, OpLabel};
+
+/// A transition waiting to be made durable, with what waits on it.
+pub(super) struct Pending {
+    /// The monitor's new state and its events.
+    pub transition: Transition,
+    /// Firings to start once it is durable.
+    pub firings: Vec<(Arc<LoadedReaction>, Incident)>,
+    /// A caller waiting for the new state.
+    pub reply: Option<RpcReplyPort<Option<MonitorState>>>,
+}
+
+/// One unit of work for the writer.
+pub(super) enum Job {
+    /// Transitions to make durable before their firings start.
+    Commit(Vec<Pending>),
+    /// Routine counters.
+    Flush(Vec<(MonitorId, MonitorState)>),
+    /// Answered once every job queued before it is written.
+    Barrier(oneshot::Sender<()>),
+}
+
+/// The router's handle on its writer.
+pub(super) struct Writer {
+    jobs: mpsc::UnboundedSender<Job>,
+    flushes_queued: Arc<AtomicUsize>,
+}
+
+/// What the writer task needs.
+pub(super) struct WriterParts {
+    pub store: Arc<dyn Store>,
+    pub firing: Arc<FiringContext>,
+    pub metrics: Arc<Metrics>,
+    pub router: ActorRef<RouterMsg>,
+}
+
+impl Writer {
+    /// Starts the writer task; it ends when the router drops this handle.
+    pub fn spawn(parts: WriterParts) -> Self {
+        let (jobs, queue) = mpsc::unbounded_channel();
+        let flushes_queued = Arc::new(AtomicUsize::new(0));
+        tokio::spawn(run(queue, parts, Arc::clone(&flushes_queued)));
+        Self { jobs, flushes_queued }
+    }
+
+    /// Queues a job. The writer lives as long as this handle, so sending cannot fail.
+    pub fn send(&self, job: Job) {
+        if matches!(job, Job::Flush(_)) {
+            self.flushes_queued.fetch_add(1, Ordering::SeqCst);
+        }
+        let _ = self.jobs.send(job);
+    }
+
+    /// Returns whether a counter flush is still waiting to be written: the next one can wait
+    /// and carry everything (the dirty set dedups), instead of queueing copies behind a slow
+    /// disk.
+    pub fn flush_backlogged(&self) -> bool {
+        self.flushes_queued.load(Ordering::SeqCst) > 0
+    }
+}
+
+async fn run(
+    mut queue: mpsc::UnboundedReceiver<Job>,
+    parts: WriterParts,
+    flushes: Arc<AtomicUsize>,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut jobs = vec![first];
+        while let Ok(job) = queue.try_recv() {
+            jobs.push(job);
+        }
+        write(jobs, &parts, &flushes).await;
+    }
+}
+
+/// What to do once a batch is written (or not).
+enum After {
+    Fire(
+        Vec<(Arc<LoadedReaction>, Incident)>,
+        Option<(RpcReplyPort<Option<MonitorState>>, MonitorState)>,
+    ),
+    Barrier(oneshot::Sender<()>),
+}
+
+async fn write(jobs: Vec<Job>, parts: &WriterParts, flushes: &AtomicUsize) {
+    let mut transitions = Vec::new();
+    let mut after = Vec::new();
+    for job in jobs {
+        match job {
+            Job::Commit(pending) => {
+                for Pending { transition, firings, reply } in pending {
+                    let reply = reply.map(|reply| (reply, transition.state.clone()));
+                    after.push(After::Fire(firings, reply));
+                    transitions.push(transition);
+                }
+            }
+            Job::Flush(states) => {
+                flushes.fetch_sub(1, Ordering::SeqCst);
+                transitions.extend(states.into_iter().map(|(id, state)| Transition {
+                    id,
+                    state,
+                    events: Vec::new(),
+                }));
+            }
+            Job::Barrier(done) => after.push(After::Barrier(done)),
+        }
+    }
+    let persisted = transitions.is_empty()
+        || match parts.store.record_many(&transitions).await {
+            Ok(()) => true,
+            Err(err) => {
+                parts.metrics.store_errors.get_or_create(&OpLabel { op: "record" }).inc();
+                error!(count = transitions.len(), error = %err, "could not write monitor states; will retry");
+                let ids = transitions.into_iter().map(|t| t.id).collect();
+                let _ = parts.router.cast(RouterMsg::Redirty(ids));
+                false
+            }
+        };
+    for step in after {
+        match step {
+            After::Fire(firings, reply) => {
+                for (reaction, incident) in firings {
+                    if !persisted && reaction.runner.effect() == Effect::Destructive {
+                        warn!(monitor_id = %incident.monitor_id, reaction_id = %incident.reaction_id,
+                            "destructive reaction held: its firing could not be persisted");
+                        continue;
+                    }
+                    parts.firing.spawn(reaction, incident);
+                }
+                if let Some((reply, state)) = reply {
+                    let _ = reply.send(Some(state));
+                }
+            }
+            After::Barrier(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}

@@ -155,7 +155,7 @@ fn default_store_url() -> String {
     "embedded".into()
 }
 fn default_cache_mb() -> usize {
-    64
+    16
 }
 fn default_check_concurrency() -> usize {
     1024

@@ -22,6 +22,10 @@
 
 mod support;
 
+/// The allocator the `cloudroutes` binary uses, so the figures are the product's.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -17,6 +17,11 @@ use cloudroutes_engine::config::{FlagOverrides, NodeConfig};
 use cloudroutes_engine::store::embedded::EmbeddedStore;
 use cloudroutes_http::{ApiState, Auth};
 
+/// jemalloc returns freed pages to the system and fragments less than the system allocator
+/// under the churn of a million small actors and timers (see `cargo bench --bench scale`).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// CloudRoutes: monitors that fix what they find.
 #[derive(Debug, Parser)]
 #[command(name = "cloudroutes", version, about, args_conflicts_with_subcommands = true)]

@@ -251,18 +251,7 @@ impl Node {
     /// # Errors
     /// `Invalid` naming the field; `Store` when nothing could be written.
     pub async fn create_monitor(&self, draft: MonitorDraft) -> Result<MonitorView, NodeError> {
-        let id = MonitorId::generate();
-        let monitor = Monitor {
-            id,
-            name: draft.name.clone(),
-            check: draft.check.clone(),
-            interval_secs: draft.interval_secs,
-            reactions: draft.reactions.clone(),
-            enabled: draft.enabled,
-            tags: draft.tags.clone(),
-            webhook_key: new_webhook_key(),
-        };
-        self.save_monitor(&draft, monitor).await
+        self.save_monitor(draft, MonitorId::generate(), new_webhook_key()).await
     }
 
     /// Replaces a monitor's definition (its state and webhook key are kept) and reconfigures it.
@@ -275,24 +264,28 @@ impl Node {
         draft: MonitorDraft,
     ) -> Result<MonitorView, NodeError> {
         let existing = self.stored_monitor(id).await?;
-        let monitor = Monitor {
-            name: draft.name.clone(),
-            check: draft.check.clone(),
-            interval_secs: draft.interval_secs,
-            reactions: draft.reactions.clone(),
-            enabled: draft.enabled,
-            tags: draft.tags.clone(),
-            ..existing
-        };
-        self.save_monitor(&draft, monitor).await
+        self.save_monitor(draft, existing.id, existing.webhook_key).await
     }
 
+    /// Validates `draft`, writes it as monitor `id` (keeping `webhook_key`), then starts,
+    /// reconfigures or stops its actor.
     async fn save_monitor(
         &self,
-        draft: &MonitorDraft,
-        monitor: Monitor,
+        draft: MonitorDraft,
+        id: MonitorId,
+        webhook_key: String,
     ) -> Result<MonitorView, NodeError> {
-        let check = validate::monitor(draft)?;
+        let check = validate::monitor(&draft)?;
+        let monitor = Monitor {
+            id,
+            name: draft.name,
+            check: draft.check,
+            interval_secs: draft.interval_secs,
+            reactions: draft.reactions,
+            enabled: draft.enabled,
+            tags: draft.tags,
+            webhook_key,
+        };
         check
             .build(&self.inner.parts.check_context)
             .map_err(|e| NodeError::invalid(format!("check.{}", e.field), e.message))?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use cloudroutes_checks::{CheckConfig, CheckContext};
+use cloudroutes_checks::{CheckConfig, CheckContext, MAX_CHECK_TIMEOUT};
 use cloudroutes_engine::config::NodeConfig;
 use cloudroutes_engine::gate::Observation;
 use cloudroutes_engine::{
@@ -23,7 +23,7 @@ use crate::error::NodeError;
 use crate::firing::{FiringContext, ReactionBook};
 use crate::metrics::Metrics;
 use crate::monitor::{MonitorMsg, MonitorShared, run_check};
-use crate::root::{NodeActor, NodeMsg, Parts, runnable};
+use crate::root::{NodeActor, NodeMsg, Parts, runnable, start_message};
 use crate::router::{RouterMsg, Routers};
 use crate::supervisor::SupervisorMsg;
 use crate::validate::{self, MonitorDraft};
@@ -286,7 +286,7 @@ impl Node {
             tags: draft.tags,
             webhook_key,
         };
-        check
+        let built = check
             .build(&self.inner.parts.check_context)
             .map_err(|e| NodeError::invalid(format!("check.{}", e.field), e.message))?;
         self.reactions_exist(&monitor.reactions).await?;
@@ -306,7 +306,7 @@ impl Node {
             call(&self.router(&id)?, |port| RouterMsg::Attach(id.clone(), attached, port)).await?;
         }
         let supervisor = self.supervisor()?;
-        match runnable(&monitor, &parts.check_context) {
+        match start_message(&monitor, built) {
             Some(upsert) => {
                 let _ = supervisor.cast(upsert);
             }
@@ -407,7 +407,8 @@ impl Node {
             call(&self.supervisor()?, |port| SupervisorMsg::Lookup(id.clone(), port)).await?;
         let outcome = match actor {
             Some(actor) => {
-                let timeout = CALL_TIMEOUT + check_timeout(&monitor, &parts.check_context);
+                // The actor answers within the check's own deadline, at most this long.
+                let timeout = CALL_TIMEOUT + MAX_CHECK_TIMEOUT;
                 match actor.call(MonitorMsg::RunNow, Some(timeout)).await {
                     Ok(ractor::rpc::CallResult::Success(outcome)) => outcome,
                     _ => return Err(NodeError::Unavailable("monitor did not answer".into())),
@@ -527,13 +528,6 @@ impl std::fmt::Debug for Node {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Node").field("node_id", &self.inner.node_id).finish_non_exhaustive()
     }
-}
-
-fn check_timeout(monitor: &Monitor, context: &CheckContext) -> Duration {
-    CheckConfig::parse(&monitor.check)
-        .ok()
-        .and_then(|config| config.build(context).ok().flatten())
-        .map_or(Duration::ZERO, |check| check.timeout())
 }
 
 async fn call<M, T, F>(actor: &ActorRef<M>, build: F) -> Result<T, NodeError>

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use cloudroutes_checks::{CheckConfig, CheckContext};
-use cloudroutes_engine::Store;
+use cloudroutes_checks::{Check, CheckConfig, CheckContext};
+use cloudroutes_engine::{Monitor, Store};
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
 use ractor_cluster::RactorMessage;
 use tracing::{error, warn};
@@ -121,27 +121,31 @@ impl Actor for NodeActor {
 
 /// Returns the supervisor message that starts `monitor`, or `None` when it does not run
 /// (disabled, webhook-driven, or a stored check that no longer builds).
-pub fn runnable(
-    monitor: &cloudroutes_engine::Monitor,
-    context: &CheckContext,
-) -> Option<SupervisorMsg> {
+pub fn runnable(monitor: &Monitor, context: &CheckContext) -> Option<SupervisorMsg> {
     if !monitor.enabled {
         return None;
     }
-    let interval = Duration::from_secs(u64::from(monitor.interval_secs?));
-    let built = CheckConfig::parse(&monitor.check).and_then(|config| config.build(context));
-    match built {
-        Ok(Some(check)) => Some(SupervisorMsg::Upsert {
-            id: monitor.id.clone(),
-            check: Arc::from(check),
-            interval,
-        }),
-        Ok(None) => None,
+    match CheckConfig::parse(&monitor.check).and_then(|config| config.build(context)) {
+        Ok(check) => start_message(monitor, check),
         Err(err) => {
             warn!(monitor_id = %monitor.id, error = %err, "stored check does not build; not running it");
             None
         }
     }
+}
+
+/// Returns the supervisor message that starts `monitor` with its already built `check`, or
+/// `None` when it does not run (disabled, or webhook-driven: no check and no interval).
+pub fn start_message(monitor: &Monitor, check: Option<Box<dyn Check>>) -> Option<SupervisorMsg> {
+    let (true, Some(interval_secs), Some(check)) = (monitor.enabled, monitor.interval_secs, check)
+    else {
+        return None;
+    };
+    Some(SupervisorMsg::Upsert {
+        id: monitor.id.clone(),
+        check: Arc::from(check),
+        interval: Duration::from_secs(u64::from(interval_secs)),
+    })
 }
 
 async fn spawn_router(

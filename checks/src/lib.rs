@@ -27,6 +27,10 @@ pub mod webhook;
 
 pub use error::ConfigError;
 
+/// The longest `timeout_ms` any check type accepts: callers waiting on a check run can bound
+/// their wait by it without building the check.
+pub const MAX_CHECK_TIMEOUT: Duration = Duration::from_millis(support::MAX_TIMEOUT_MS);
+
 /// A runnable check. Implementations enforce their own `timeout_ms` and never block the runtime.
 #[async_trait::async_trait]
 pub trait Check: Send + Sync + fmt::Debug {

@@ -9,9 +9,11 @@ use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use cloudroutes_engine::gate::{self, Decision, Firing, Observation};
+use cloudroutes_engine::gate::{self, Applied, Decision, Firing, Observation};
 use cloudroutes_engine::store::Transition;
-use cloudroutes_engine::{Event, EventKind, Method, MonitorId, MonitorState, ReactionId, Store};
+use cloudroutes_engine::{
+    Event, EventKind, Method, MonitorId, MonitorState, ReactionId, ReactionMemory, Store,
+};
 use cloudroutes_reactions::Incident;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorMessage;
@@ -151,27 +153,31 @@ impl Actor for RouterActor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             RouterMsg::Observe { id, observation, reply } => {
-                let Some(step) = observe(state, &id, &observation) else {
+                let Some(step) = observe(state, &id, &observation, reply.is_some()) else {
                     if let Some(reply) = reply {
                         let _ = reply.send(None);
                     }
                     return Ok(());
                 };
-                if step.events.is_empty() && step.firings.is_empty() {
-                    // A routine counter change: written with the next batch.
-                    state.dirty.insert(id);
-                    if let Some(reply) = reply {
-                        let _ = reply.send(Some(step.state));
+                match step.transition {
+                    Some((new_state, events)) => {
+                        // Persist before acting. Queue it; the first queued transition schedules
+                        // the commit behind whatever is already in the mailbox, so a burst shares
+                        // one write.
+                        let firings = incidents(&id, &observation, &step.firings, &new_state);
+                        let transition = Transition { id, state: new_state, events };
+                        state.pending.push(Pending { transition, firings, reply });
+                        if state.pending.len() == 1 {
+                            myself.cast(RouterMsg::Commit)?;
+                        }
                     }
-                    return Ok(());
-                }
-                // Persist before acting. Queue it; the first queued transition schedules the
-                // commit behind whatever is already in the mailbox, so a burst shares one write.
-                let firings = incidents(&id, &observation, &step);
-                let transition = Transition { id, state: step.state, events: step.events };
-                state.pending.push(Pending { transition, firings, reply });
-                if state.pending.len() == 1 {
-                    myself.cast(RouterMsg::Commit)?;
+                    None => {
+                        // A routine counter change: written with the next batch.
+                        state.dirty.insert(id);
+                        if let Some(reply) = reply {
+                            let _ = reply.send(step.state);
+                        }
+                    }
                 }
             }
             RouterMsg::Commit => commit(state),
@@ -227,84 +233,98 @@ impl Actor for RouterActor {
 
 /// What one result decided, computed under the board lock.
 struct Step {
-    state: MonitorState,
-    events: Vec<Event>,
-    firings: Vec<(Arc<LoadedReaction>, Firing)>,
-    monitor_name: String,
+    /// The new state and its events, when they must be made durable before anything acts:
+    /// a status change, an ignored non-automatic result, or a firing.
+    transition: Option<(MonitorState, Vec<Event>)>,
+    /// The new state of a routine result, only when a caller asked for it.
+    state: Option<MonitorState>,
+    /// What fires, with the monitor's name for the incidents.
+    firings: Vec<(Arc<LoadedReaction>, Firing, String)>,
 }
 
 /// Folds one result into a monitor's state under its board lock and decides its firings.
-fn observe(router: &RouterState, id: &MonitorId, observation: &Observation) -> Option<Step> {
+/// This runs for every check result: the new state moves into the board, and is copied only
+/// when it must be written at once or `want_state` asks for it.
+fn observe(
+    router: &RouterState,
+    id: &MonitorId,
+    observation: &Observation,
+    want_state: bool,
+) -> Option<Step> {
     let args = &router.args;
     let now = observation.at;
     args.board.update(id, |entry| {
         let applied = gate::observe(&entry.state, observation);
-        let mut next = applied.state.clone();
-        next.reactions.retain(|reaction_id, _| entry.monitor.reactions.contains(reaction_id));
+        let no_memory = ReactionMemory::default();
         let mut firings = Vec::new();
         for reaction_id in &entry.monitor.reactions {
             let Some(reaction) = args.book.get(reaction_id) else { continue };
-            let memory = next.reactions.get(reaction_id).cloned().unwrap_or_default();
-            if let Decision::Fire(firing) = gate::decide(&reaction.rule, &memory, &applied, now) {
-                gate::remember(
-                    next.reactions.entry(reaction_id.clone()).or_default(),
-                    &firing,
-                    now,
-                );
-                firings.push((reaction, firing));
+            let memory = applied.state.reactions.get(reaction_id).unwrap_or(&no_memory);
+            if let Decision::Fire(firing) = gate::decide(&reaction.rule, memory, &applied, now) {
+                firings.push((reaction, firing, entry.monitor.name.clone()));
             }
         }
-        let mut events = Vec::new();
-        if let Some(change) = applied.change {
-            events.push(Event::new(
-                id.clone(),
-                now,
-                EventKind::StatusChange {
-                    status: change.new,
-                    prev_status: change.prev,
-                    streak: next.streak,
-                    episode: next.episode,
-                    method: observation.method,
-                    node: observation.node.clone(),
-                    reason: observation.outcome.reason().to_owned(),
-                },
-            ));
-        } else if !applied.counted && observation.method != Method::Automatic {
-            events.push(Event::new(
-                id.clone(),
-                now,
-                EventKind::Ignored {
-                    method: observation.method,
-                    reason: format!(
-                        "{} result not counted ({}): {}",
-                        observation.outcome.label(),
-                        if next.manual_hold { "held by a manual failure" } else { "unknown" },
-                        observation.outcome.reason()
-                    ),
-                    node: observation.node.clone(),
-                },
-            ));
+        let events = events_of(id, observation, &applied);
+        let mut next = applied.state;
+        next.reactions.retain(|reaction_id, _| entry.monitor.reactions.contains(reaction_id));
+        for (reaction, firing, _) in &firings {
+            gate::remember(next.reactions.entry(reaction.def.id.clone()).or_default(), firing, now);
         }
-        entry.state = next.clone();
-        Step { state: next, events, firings, monitor_name: entry.monitor.name.clone() }
+        let durable = !events.is_empty() || !firings.is_empty();
+        let transition = durable.then(|| (next.clone(), events));
+        let state = (!durable && want_state).then(|| next.clone());
+        entry.state = next;
+        Step { transition, state, firings }
     })
 }
 
-/// Builds the incident each firing of `step` answers.
+/// Returns the history events of one applied result: its status change, or the record of a
+/// manual or webhook result that was not counted.
+fn events_of(id: &MonitorId, observation: &Observation, applied: &Applied) -> Vec<Event> {
+    let state = &applied.state;
+    let kind = if let Some(change) = applied.change {
+        EventKind::StatusChange {
+            status: change.new,
+            prev_status: change.prev,
+            streak: state.streak,
+            episode: state.episode,
+            method: observation.method,
+            node: observation.node.clone(),
+            reason: observation.outcome.reason().to_owned(),
+        }
+    } else if !applied.counted && observation.method != Method::Automatic {
+        EventKind::Ignored {
+            method: observation.method,
+            reason: format!(
+                "{} result not counted ({}): {}",
+                observation.outcome.label(),
+                if state.manual_hold { "held by a manual failure" } else { "unknown" },
+                observation.outcome.reason()
+            ),
+            node: observation.node.clone(),
+        }
+    } else {
+        return Vec::new();
+    };
+    vec![Event::new(id.clone(), observation.at, kind)]
+}
+
+/// Builds the incident each firing answers.
 fn incidents(
     id: &MonitorId,
     observation: &Observation,
-    step: &Step,
+    firings: &[(Arc<LoadedReaction>, Firing, String)],
+    state: &MonitorState,
 ) -> Vec<(Arc<LoadedReaction>, Incident)> {
-    step.firings
+    firings
         .iter()
-        .map(|(reaction, firing)| {
+        .map(|(reaction, firing, monitor_name)| {
             let incident = Incident {
                 monitor_id: id.clone(),
-                monitor_name: step.monitor_name.clone(),
+                monitor_name: monitor_name.clone(),
                 reaction_id: reaction.def.id.clone(),
                 reaction_name: reaction.def.name.clone(),
-                status: step.state.status,
+                status: state.status,
                 episode: firing.episode,
                 reason: observation.outcome.reason().to_owned(),
                 method: observation.method,

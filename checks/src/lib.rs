@@ -157,7 +157,12 @@ pub fn check_types() -> Vec<TypeInfo> {
         description: &'static str,
         passive: bool,
     ) -> TypeInfo {
-        TypeInfo { name, description, passive, schema: config_schema::<T>(name) }
+        TypeInfo {
+            name,
+            description,
+            passive,
+            schema: cloudroutes_engine::plugin::config_schema::<T>(name),
+        }
     }
     vec![
         info::<http_get_statuscode::Config>(
@@ -181,17 +186,6 @@ pub fn check_types() -> Vec<TypeInfo> {
             true,
         ),
     ]
-}
-
-/// Returns the JSON Schema of a config type, titled with the type name and always listing
-/// `properties` (empty for a type without fields), as UIs build their forms from it.
-fn config_schema<T: JsonSchema>(name: &str) -> serde_json::Value {
-    let mut schema = schemars::schema_for!(T).to_value();
-    if let Some(object) = schema.as_object_mut() {
-        object.insert("title".into(), name.into());
-        object.entry("properties").or_insert_with(|| serde_json::json!({}));
-    }
-    schema
 }
 
 #[cfg(test)]

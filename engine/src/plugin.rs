@@ -1,4 +1,5 @@
-//! Plugin configuration errors and path-aware JSON parsing, shared by checks and reactions.
+//! Plugin configuration helpers shared by checks and reactions: the error type, path-aware
+//! JSON parsing, and the JSON Schema the type catalogs serve.
 
 /// An invalid check configuration; `field` names the offending field inside the plugin object.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -48,6 +49,17 @@ fn field_of(path: &str, message: &str) -> String {
         (false, Some(leaf)) => format!("{base}.{leaf}"),
         (_, None) => base,
     }
+}
+
+/// Returns the JSON Schema of a config type, titled with the type name and always listing
+/// `properties` (empty for a type without fields), as UIs build their forms from it.
+pub fn config_schema<T: schemars::JsonSchema>(name: &str) -> serde_json::Value {
+    let mut schema = schemars::schema_for!(T).to_value();
+    if let Some(object) = schema.as_object_mut() {
+        object.insert("title".into(), name.into());
+        object.entry("properties").or_insert_with(|| serde_json::json!({}));
+    }
+    schema
 }
 
 #[cfg(test)]

@@ -177,7 +177,13 @@ pub fn reaction_types() -> Vec<TypeInfo> {
         effect: Effect,
         secret_fields: &'static [&'static str],
     ) -> TypeInfo {
-        TypeInfo { name, description, effect, secret_fields, schema: config_schema::<T>(name) }
+        TypeInfo {
+            name,
+            description,
+            effect,
+            secret_fields,
+            schema: cloudroutes_engine::plugin::config_schema::<T>(name),
+        }
     }
     vec![info::<http_webhook::Config>(
         "http-webhook",
@@ -185,17 +191,6 @@ pub fn reaction_types() -> Vec<TypeInfo> {
         Effect::Idempotent,
         http_webhook::SECRET_FIELDS,
     )]
-}
-
-/// Returns the JSON Schema of a config type, titled with the type name and always listing
-/// `properties` (empty for a type without fields), as UIs build their forms from it.
-fn config_schema<T: JsonSchema>(name: &str) -> serde_json::Value {
-    let mut schema = schemars::schema_for!(T).to_value();
-    if let Some(object) = schema.as_object_mut() {
-        object.insert("title".into(), name.into());
-        object.entry("properties").or_insert_with(|| serde_json::json!({}));
-    }
-    schema
 }
 
 /// The placeholder shown instead of a secret value.

@@ -18,10 +18,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
+pub mod cluster;
 mod raw;
+mod redis;
 mod servers;
 
 pub use raw::send_big_body;
+pub use redis::RedisServer;
 pub use servers::{Receiver, Recorded, Target};
 
 /// The admin token the harness gives nodes (at least 16 characters).
@@ -170,6 +173,8 @@ pub struct Node {
     pub token: String,
     /// Whether the node is given `CLOUDROUTES_ADMIN_TOKEN` (else it generates its own).
     env_token: bool,
+    /// More environment for the process (cluster settings, say).
+    env: Vec<(String, String)>,
     dir: tempfile::TempDir,
     child: Option<Child>,
     runs: usize,
@@ -192,6 +197,41 @@ impl Node {
         node
     }
 
+    /// Starts a node with the harness token and these extra environment variables, and waits
+    /// until it is ready.
+    pub async fn start_with_env(env: &[(&str, String)]) -> Node {
+        let mut node = Node::new(true);
+        node.env = env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        node.launch().await;
+        node
+    }
+
+    /// Starts a node process with the harness token and these extra environment variables
+    /// and returns at once, without waiting for it to be ready (or to fail).
+    pub fn spawn_with_env(env: &[(&str, String)]) -> Node {
+        let mut node = Node::new(true);
+        node.env = env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        node.spawn();
+        node
+    }
+
+    /// Waits for the process to exit on its own and returns its exit code and stderr.
+    pub async fn exit_code_and_stderr(&mut self) -> (Option<i32>, String) {
+        let status = self.wait_exit().await;
+        let stderr = std::fs::read_to_string(self.log_path(self.runs, "stderr"));
+        (status.code(), stderr.unwrap_or_default())
+    }
+
+    /// Freezes the process (SIGSTOP): it neither runs nor answers until [`Node::resume`].
+    pub fn suspend(&self) {
+        self.signal("STOP");
+    }
+
+    /// Lets a frozen process run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal("CONT");
+    }
+
     fn new(env_token: bool) -> Node {
         let dir = tempfile::Builder::new().prefix("cloudroutes-e2e-").tempdir().expect("tempdir");
         let port = free_port();
@@ -205,6 +245,7 @@ impl Node {
             base: format!("http://127.0.0.1:{port}"),
             token: if env_token { TOKEN.to_owned() } else { String::new() },
             env_token,
+            env: Vec::new(),
             dir,
             child: None,
             runs: 0,
@@ -288,6 +329,7 @@ impl Node {
         if self.env_token {
             command.env("CLOUDROUTES_ADMIN_TOKEN", &self.token);
         }
+        command.envs(self.env.iter().map(|(k, v)| (k, v)));
         self.child = Some(command.spawn().expect("spawn the cloudroutes binary"));
     }
 

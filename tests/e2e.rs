@@ -4,6 +4,8 @@
 
 mod api;
 mod bad_input;
+mod cluster;
 mod common;
 mod gating;
 mod persistence;
+mod redis_harness;

@@ -80,6 +80,11 @@ impl ReactionBook {
         map.insert(reaction.def.id.clone(), Arc::new(reaction));
     }
 
+    /// Returns the ids of every loaded reaction.
+    pub fn ids(&self) -> Vec<ReactionId> {
+        self.reactions.read().unwrap_or_else(|poison| poison.into_inner()).keys().cloned().collect()
+    }
+
     /// Removes a reaction; returns whether it was there.
     pub fn remove(&self, id: &ReactionId) -> bool {
         self.reactions.write().unwrap_or_else(|poison| poison.into_inner()).remove(id).is_some()
@@ -98,9 +103,23 @@ pub struct FiringContext {
     pub timeout: Duration,
     /// Tracks running firings so shutdown can wait for them.
     pub tasks: tokio_util::task::TaskTracker,
+    /// Firings decided before this instant do not run (quarantine after the store restarted).
+    pub hold_until: Mutex<Option<Instant>>,
 }
 
 impl FiringContext {
+    /// Holds every firing for `hold` from now (the store restarted and may have lost writes).
+    pub fn hold_for(&self, hold: Duration) {
+        let mut until = self.hold_until.lock().unwrap_or_else(|poison| poison.into_inner());
+        *until = Some(Instant::now() + hold);
+    }
+
+    /// Returns whether firings are held now.
+    pub fn held(&self) -> bool {
+        let until = self.hold_until.lock().unwrap_or_else(|poison| poison.into_inner());
+        until.is_some_and(|until| Instant::now() < until)
+    }
+
     /// Runs one firing in its own task: a slow target never blocks a router.
     pub fn spawn(self: &Arc<Self>, reaction: Arc<LoadedReaction>, incident: Incident) {
         let context = Arc::clone(self);
@@ -135,6 +154,8 @@ impl FiringContext {
                 episode: incident.episode,
                 detail,
                 node: incident.node.clone(),
+                // The firing key is the claim key: recording the outcome closes the claim.
+                claim: Some(incident.idempotency_key.clone()),
             },
         );
         if let Err(err) = self.store.append_events(&[event]).await {

@@ -13,6 +13,7 @@
 //! - [`metrics`]: the Prometheus metrics.
 
 pub mod board;
+pub mod cluster;
 pub mod error;
 pub mod firing;
 pub mod metrics;
@@ -27,5 +28,8 @@ pub mod validate;
 mod tests;
 
 pub use error::NodeError;
-pub use node::{MonitorFilter, MonitorView, Node, ReactionView};
+pub use node::{
+    ClusterSetup, ClusterView, MonitorFilter, MonitorView, Node, NodeInbox, NodeStatus,
+    ReactionView,
+};
 pub use validate::{MonitorDraft, ReactionDraft};

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cloudroutes_checks::{CheckConfig, CheckContext, MAX_CHECK_TIMEOUT};
+use cloudroutes_engine::cluster::{Coordinator, Fences};
 use cloudroutes_engine::config::NodeConfig;
 use cloudroutes_engine::gate::Observation;
 use cloudroutes_engine::{
@@ -19,6 +20,7 @@ use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use crate::board::{Board, StatusCounts};
+use crate::cluster::wire::PeerNotice;
 use crate::error::NodeError;
 use crate::firing::{FiringContext, ReactionBook};
 use crate::metrics::Metrics;
@@ -28,7 +30,14 @@ use crate::router::{RouterMsg, Routers};
 use crate::supervisor::SupervisorMsg;
 use crate::validate::{self, MonitorDraft};
 
+mod cluster;
+mod cluster_view;
+mod partitions;
 mod reactions;
+mod routing;
+
+pub use cluster_view::{ClusterView, NodeStatus};
+pub use routing::NodeInbox;
 
 /// How long the facade waits for an actor to answer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -76,6 +85,17 @@ struct Inner {
     root: ActorRef<NodeMsg>,
     tasks: tokio_util::task::TaskTracker,
     ready: AtomicBool,
+    cluster: Option<cluster::Cluster>,
+    http_addr: std::sync::OnceLock<std::net::SocketAddr>,
+}
+
+/// What a node needs to run as a member of a cluster.
+pub struct ClusterSetup {
+    /// Membership, leases and claims in the shared store.
+    pub coordinator: Arc<dyn Coordinator>,
+    /// The leases this node holds, as its clock sees them (shared with the store's fenced
+    /// writes).
+    pub fences: Arc<Fences>,
 }
 
 impl Node {
@@ -87,6 +107,42 @@ impl Node {
         config: NodeConfig,
         node_id: String,
         store: Arc<dyn Store>,
+    ) -> Result<Self, NodeError> {
+        Self::start_with(config, node_id, store, None).await
+    }
+
+    /// Starts a cluster member: loads every reaction, then takes its share of the partitions
+    /// (their monitors start as their leases are acquired) and keeps it as members come and
+    /// go.
+    ///
+    /// # Errors
+    /// Fails when the store cannot be read or the actors cannot start.
+    pub async fn start_cluster(
+        config: NodeConfig,
+        node_id: String,
+        store: Arc<dyn Store>,
+        setup: ClusterSetup,
+    ) -> Result<Self, NodeError> {
+        let partitions = config.cluster.partitions;
+        let cluster = cluster::Cluster::new(setup.coordinator, setup.fences, partitions);
+        let node = Self::start_with(config, node_id, store, Some(cluster)).await?;
+        if let Some(cluster) = node.cluster() {
+            // A restarted node takes part again even if it was drained before.
+            cluster.coordinator.set_draining(node.node_id(), false).await?;
+        }
+        node.tick().await;
+        if let Some(cluster) = node.cluster() {
+            cluster.settled.store(true, Ordering::SeqCst);
+        }
+        node.start_ownership();
+        Ok(node)
+    }
+
+    async fn start_with(
+        config: NodeConfig,
+        node_id: String,
+        store: Arc<dyn Store>,
+        cluster: Option<cluster::Cluster>,
     ) -> Result<Self, NodeError> {
         let metrics = Arc::new(Metrics::new());
         let board = Arc::new(Board::new(config.router_shards()));
@@ -103,6 +159,7 @@ impl Node {
             limiter: Arc::new(Semaphore::new(config.engine.reaction_concurrency)),
             timeout: Duration::from_millis(config.engine.reaction_timeout_ms),
             tasks: tasks.clone(),
+            hold_until: std::sync::Mutex::new(None),
         });
         let monitor_shared = Arc::new(MonitorShared {
             routers: Arc::new(Routers::new(Arc::clone(&board))),
@@ -135,6 +192,8 @@ impl Node {
             root,
             tasks,
             ready: AtomicBool::new(false),
+            cluster,
+            http_addr: std::sync::OnceLock::new(),
         };
         let node = Self { inner: Arc::new(inner) };
         node.load().await?;
@@ -159,6 +218,10 @@ impl Node {
                 Some(last) if page.len() == LOAD_PAGE => after = Some(last.id.clone()),
                 _ => break,
             }
+        }
+        if self.cluster().is_some() {
+            // Monitors are loaded a partition at a time, as their leases are acquired.
+            return Ok(());
         }
         let mut states: std::collections::HashMap<_, _> =
             parts.store.load_states().await?.into_iter().collect();
@@ -199,6 +262,11 @@ impl Node {
         &self.inner.node_id
     }
 
+    /// Records the address the HTTP API is bound to (announced to the cluster).
+    pub fn set_http_addr(&self, addr: std::net::SocketAddr) {
+        let _ = self.inner.http_addr.set(addr);
+    }
+
     /// Returns the node's configuration.
     pub fn config(&self) -> &NodeConfig {
         &self.inner.config
@@ -211,7 +279,10 @@ impl Node {
 
     /// Returns whether the node has loaded everything and runs its monitors.
     pub fn is_ready(&self) -> bool {
-        self.inner.ready.load(Ordering::SeqCst) && !self.inner.parts.stopping.load(Ordering::SeqCst)
+        let settled = self.cluster().is_none_or(|c| c.settled.load(Ordering::SeqCst));
+        settled
+            && self.inner.ready.load(Ordering::SeqCst)
+            && !self.inner.parts.stopping.load(Ordering::SeqCst)
     }
 
     /// Counts monitors by status.
@@ -290,8 +361,59 @@ impl Node {
             .build(&self.inner.parts.check_context)
             .map_err(|e| NodeError::invalid(format!("check.{}", e.field), e.message))?;
         self.reactions_exist(&monitor.reactions).await?;
+        self.inner.parts.store.put_monitor(&monitor).await?;
+        match self.owner(&monitor.id) {
+            cluster::Owner::Local => self.start_monitor(monitor, built).await,
+            owner => {
+                // The owner hears of it now; its reconciliation repairs a lost message.
+                if let cluster::Owner::Remote(node) = owner {
+                    self.notify(
+                        &node,
+                        PeerNotice::MonitorChanged { monitor_id: monitor.id.clone() },
+                    );
+                }
+                let state = self.state_of(&monitor.id).await?;
+                Ok(MonitorView { monitor, state })
+            }
+        }
+    }
+
+    /// Puts a stored definition on the board and starts, reconfigures or stops its actor
+    /// (this node runs its partition).
+    pub(crate) async fn apply_monitor(&self, monitor: Monitor) {
+        let built = CheckConfig::parse(&monitor.check)
+            .and_then(|config| config.build(&self.inner.parts.check_context));
+        match built {
+            Ok(check) => {
+                if let Err(err) = self.start_monitor(monitor, check).await {
+                    warn!(error = %err, "could not start a changed monitor");
+                }
+            }
+            Err(err) => {
+                warn!(monitor_id = %monitor.id, error = %err, "stored check does not build; not running it");
+                let _ = self.start_monitor(monitor, None).await;
+            }
+        }
+    }
+
+    /// Stops a monitor's actor and forgets its live state (deleted, or no longer ours).
+    pub(crate) async fn forget_monitor(&self, id: &MonitorId) {
         let parts = &self.inner.parts;
-        parts.store.put_monitor(&monitor).await?;
+        if let Ok(supervisor) = self.supervisor() {
+            let _ = call(&supervisor, |port| SupervisorMsg::Remove(id.clone(), port)).await;
+        }
+        parts.board.remove(id);
+        if let Ok(router) = self.router(id) {
+            let _ = call(&router, |port| RouterMsg::Forget(id.clone(), port)).await;
+        }
+    }
+
+    async fn start_monitor(
+        &self,
+        monitor: Monitor,
+        built: Option<Box<dyn cloudroutes_checks::Check>>,
+    ) -> Result<MonitorView, NodeError> {
+        let parts = &self.inner.parts;
         let previous = parts.board.get(&monitor.id).map(|entry| entry.monitor);
         let attached: Vec<ReactionId> = monitor
             .reactions
@@ -388,11 +510,19 @@ impl Node {
     /// `NotFound` or `Store`.
     pub async fn delete_monitor(&self, id: &MonitorId) -> Result<(), NodeError> {
         self.stored_monitor(id).await?;
-        let parts = &self.inner.parts;
-        call(&self.supervisor()?, |port| SupervisorMsg::Remove(id.clone(), port)).await?;
-        parts.board.remove(id);
-        call(&self.router(id)?, |port| RouterMsg::Forget(id.clone(), port)).await?;
-        parts.store.delete_monitor(id).await?;
+        match self.owner(id) {
+            cluster::Owner::Local => {
+                call(&self.supervisor()?, |port| SupervisorMsg::Remove(id.clone(), port)).await?;
+                self.forget_monitor(id).await;
+                self.inner.parts.store.delete_monitor(id).await?;
+            }
+            owner => {
+                self.inner.parts.store.delete_monitor(id).await?;
+                if let cluster::Owner::Remote(node) = owner {
+                    self.notify(&node, PeerNotice::MonitorDeleted { monitor_id: id.clone() });
+                }
+            }
+        }
         Ok(())
     }
 
@@ -402,6 +532,19 @@ impl Node {
     /// `NotFound`; `Conflict` for webhook-driven monitors.
     pub async fn run_now(&self, id: &MonitorId) -> Result<(CheckOutcome, MonitorView), NodeError> {
         let monitor = self.stored_monitor(id).await?;
+        match self.owner(id) {
+            cluster::Owner::Local => self.run_now_local(id, monitor).await,
+            cluster::Owner::Remote(node) => self.run_now_remote(&node, monitor).await,
+            cluster::Owner::Moving(message) => Err(NodeError::Unavailable(message)),
+        }
+    }
+
+    /// Runs a monitor this node owns now.
+    pub(crate) async fn run_now_local(
+        &self,
+        id: &MonitorId,
+        monitor: Monitor,
+    ) -> Result<(CheckOutcome, MonitorView), NodeError> {
         let parts = &self.inner.parts;
         let actor =
             call(&self.supervisor()?, |port| SupervisorMsg::Lookup(id.clone(), port)).await?;
@@ -443,6 +586,20 @@ impl Node {
     /// # Errors
     /// `NotFound`, or `Unavailable` when the router does not answer.
     pub async fn observe(
+        &self,
+        id: &MonitorId,
+        outcome: CheckOutcome,
+        method: Method,
+    ) -> Result<MonitorState, NodeError> {
+        match self.owner(id) {
+            cluster::Owner::Local => self.observe_local(id, outcome, method).await,
+            cluster::Owner::Remote(node) => self.observe_remote(&node, id, outcome, method).await,
+            cluster::Owner::Moving(message) => Err(NodeError::Unavailable(message)),
+        }
+    }
+
+    /// Records a result for a monitor this node owns.
+    pub(crate) async fn observe_local(
         &self,
         id: &MonitorId,
         outcome: CheckOutcome,
@@ -519,6 +676,7 @@ impl Node {
         for router in parts.routers().all() {
             let _ = router.stop_and_wait(None, Some(CALL_TIMEOUT)).await;
         }
+        self.leave_cluster().await;
         self.inner.root.stop(None);
         info!("node stopped");
     }

@@ -145,6 +145,7 @@ pub fn start_message(monitor: &Monitor, check: Option<Box<dyn Check>>) -> Option
         id: monitor.id.clone(),
         check: Arc::from(check),
         interval: Duration::from_secs(u64::from(interval_secs)),
+        first_delay: None,
     })
 }
 

@@ -10,11 +10,11 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use cloudroutes_engine::gate::{self, Applied, Decision, Firing, Observation};
-use cloudroutes_engine::store::Transition;
+use cloudroutes_engine::store::{Claim, Transition};
 use cloudroutes_engine::{
     Event, EventKind, Method, MonitorId, MonitorState, ReactionId, ReactionMemory, Store,
 };
-use cloudroutes_reactions::Incident;
+use cloudroutes_reactions::{Effect, Incident};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorMessage;
 
@@ -24,7 +24,7 @@ use crate::metrics::Metrics;
 
 mod writer;
 
-use writer::{Job, Pending, Writer, WriterParts};
+use writer::{Job, Pending, PendingFiring, Writer, WriterParts};
 
 /// Messages a router handles.
 #[derive(RactorMessage)]
@@ -53,6 +53,23 @@ pub enum RouterMsg {
     Redirty(Vec<MonitorId>),
     /// Reactions were newly attached to a monitor: prepare their memory ([`gate::attach`]).
     Attach(MonitorId, Vec<ReactionId>, RpcReplyPort<()>),
+    /// These firings were decided but never ran (their transition was not persisted, was
+    /// fenced, or firings were held): forget that they fired, so the next result decides
+    /// again.
+    Unfired(Vec<Unfired>),
+}
+
+/// A firing to take back: the reaction memory it replaced, and the memory it set.
+#[derive(Debug, Clone)]
+pub struct Unfired {
+    /// The monitor.
+    pub id: MonitorId,
+    /// The reaction.
+    pub reaction_id: ReactionId,
+    /// Its memory before the firing (`None`: it had none).
+    pub before: Option<ReactionMemory>,
+    /// Its memory after the firing; the rollback applies only while it is unchanged.
+    pub after: ReactionMemory,
 }
 
 /// The routers of a node, indexed like the board's shards.
@@ -165,7 +182,20 @@ impl Actor for RouterActor {
                         // the commit behind whatever is already in the mailbox, so a burst shares
                         // one write.
                         let firings = incidents(&id, &observation, &step.firings, &new_state);
-                        let transition = Transition { id, state: new_state, events };
+                        let claims = firings
+                            .iter()
+                            .map(|(reaction, incident)| claim_of(reaction, incident))
+                            .collect();
+                        let firings = firings
+                            .into_iter()
+                            .zip(step.unfired)
+                            .map(|((reaction, incident), unfired)| PendingFiring {
+                                reaction,
+                                incident,
+                                unfired,
+                            })
+                            .collect();
+                        let transition = Transition { id, state: new_state, events, claims };
                         state.pending.push(Pending { transition, firings, reply });
                         if state.pending.len() == 1 {
                             myself.cast(RouterMsg::Commit)?;
@@ -198,6 +228,24 @@ impl Actor for RouterActor {
                 myself.send_after(state.args.flush_every, || RouterMsg::FlushTick);
             }
             RouterMsg::Redirty(ids) => state.dirty.extend(ids),
+            RouterMsg::Unfired(unfired) => {
+                for firing in unfired {
+                    let rolled_back = state.args.board.update(&firing.id, |entry| {
+                        let memory = &mut entry.state.reactions;
+                        if memory.get(&firing.reaction_id) != Some(&firing.after) {
+                            return false;
+                        }
+                        match firing.before {
+                            Some(before) => memory.insert(firing.reaction_id, before),
+                            None => memory.remove(&firing.reaction_id),
+                        };
+                        true
+                    });
+                    if rolled_back == Some(true) {
+                        state.dirty.insert(firing.id);
+                    }
+                }
+            }
             RouterMsg::Forget(id, reply) => {
                 state.dirty.remove(&id);
                 let _ = reply.send(());
@@ -240,6 +288,8 @@ struct Step {
     state: Option<MonitorState>,
     /// What fires, with the monitor's name for the incidents.
     firings: Vec<(Arc<LoadedReaction>, Firing, String)>,
+    /// How to take each firing back if it cannot run (same order as `firings`).
+    unfired: Vec<Unfired>,
 }
 
 /// Folds one result into a monitor's state under its board lock and decides its firings.
@@ -267,14 +317,23 @@ fn observe(
         let events = events_of(id, observation, &applied);
         let mut next = applied.state;
         next.reactions.retain(|reaction_id, _| entry.monitor.reactions.contains(reaction_id));
+        let mut unfired = Vec::with_capacity(firings.len());
         for (reaction, firing, _) in &firings {
-            gate::remember(next.reactions.entry(reaction.def.id.clone()).or_default(), firing, now);
+            let before = next.reactions.get(&reaction.def.id).cloned();
+            let memory = next.reactions.entry(reaction.def.id.clone()).or_default();
+            gate::remember(memory, firing, now);
+            unfired.push(Unfired {
+                id: id.clone(),
+                reaction_id: reaction.def.id.clone(),
+                before,
+                after: memory.clone(),
+            });
         }
         let durable = !events.is_empty() || !firings.is_empty();
         let transition = durable.then(|| (next.clone(), events));
         let state = (!durable && want_state).then(|| next.clone());
         entry.state = next;
-        Step { transition, state, firings }
+        Step { transition, state, firings, unfired }
     })
 }
 
@@ -335,6 +394,16 @@ fn incidents(
             (Arc::clone(reaction), incident)
         })
         .collect()
+}
+
+/// Returns the claim a firing takes in the same write as its transition.
+fn claim_of(reaction: &LoadedReaction, incident: &Incident) -> Claim {
+    Claim {
+        key: incident.idempotency_key.clone(),
+        reaction_id: incident.reaction_id.clone(),
+        episode: incident.episode,
+        destructive: reaction.runner.effect() == Effect::Destructive,
+    }
 }
 
 /// Hands the queued transitions to the writer as one group.

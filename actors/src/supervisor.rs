@@ -30,9 +30,14 @@ pub enum SupervisorMsg {
         check: Arc<dyn Check>,
         /// Its interval.
         interval: Duration,
+        /// When its first check runs, if it starts now; `None` picks a random phase within
+        /// the interval.
+        first_delay: Option<Duration>,
     },
     /// Stop a monitor at once; replies whether it ran.
     Remove(MonitorId, RpcReplyPort<bool>),
+    /// Stop many monitors at once (a partition handed over); replies how many ran.
+    RemoveMany(Vec<MonitorId>, RpcReplyPort<usize>),
     /// Returns a running monitor's actor.
     Lookup(MonitorId, RpcReplyPort<Option<ActorRef<MonitorMsg>>>),
     /// Restart a crashed monitor (self-scheduled after the backoff).
@@ -92,7 +97,7 @@ impl Actor for MonitorSupervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SupervisorMsg::Upsert { id, check, interval } => {
+            SupervisorMsg::Upsert { id, check, interval, first_delay } => {
                 if let Some(child) = state.children.get_mut(&id) {
                     child.check = Arc::clone(&check);
                     child.interval = interval;
@@ -110,22 +115,19 @@ impl Actor for MonitorSupervisor {
                     incarnation: 0,
                 };
                 state.children.insert(id.clone(), child);
-                start_child(&myself, state, &id, random_phase(interval)).await;
+                let first_delay = first_delay.unwrap_or_else(|| random_phase(interval));
+                start_child(&myself, state, &id, first_delay).await;
                 state.args.shared.metrics.monitors_owned.set(gauge_value(state.children.len()));
             }
             SupervisorMsg::Remove(id, reply) => {
-                let existed = match state.children.remove(&id) {
-                    Some(child) => {
-                        if let Some(actor) = child.actor {
-                            state.by_actor.remove(&actor.get_id());
-                            actor.kill();
-                        }
-                        true
-                    }
-                    None => false,
-                };
+                let existed = remove_child(state, &id);
                 state.args.shared.metrics.monitors_owned.set(gauge_value(state.children.len()));
                 let _ = reply.send(existed);
+            }
+            SupervisorMsg::RemoveMany(ids, reply) => {
+                let removed = ids.iter().filter(|id| remove_child(state, id)).count();
+                state.args.shared.metrics.monitors_owned.set(gauge_value(state.children.len()));
+                let _ = reply.send(removed);
             }
             SupervisorMsg::Lookup(id, reply) => {
                 let actor = state.children.get(&id).and_then(|child| child.actor.clone());
@@ -226,4 +228,14 @@ async fn start_child(
 
 fn gauge_value(count: usize) -> i64 {
     i64::try_from(count).unwrap_or(i64::MAX)
+}
+
+/// Stops one child at once; returns whether it was supervised.
+fn remove_child(state: &mut SupervisorState, id: &MonitorId) -> bool {
+    let Some(child) = state.children.remove(id) else { return false };
+    if let Some(actor) = child.actor {
+        state.by_actor.remove(&actor.get_id());
+        actor.kill();
+    }
+    true
 }

@@ -127,21 +127,86 @@ pub struct HttpSection {
     pub public_url: Option<String>,
 }
 
-/// `[cluster]`: node-to-node transport. Requires a Redis store.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// `[cluster]`: partitions, leases, membership and node-to-node transport. Used when the
+/// store is Redis (every node on one Redis shares the monitors).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClusterSection {
-    /// `host:port` this node's cluster transport listens on.
+    /// `host:port` this node's cluster transport listens on (and peers dial).
     #[serde(default)]
     pub addr: Option<String>,
-    /// Other nodes' cluster addresses to dial at start.
+    /// Other nodes' cluster addresses to dial at start (membership itself lives in Redis).
     #[serde(default)]
     pub seeds: Vec<String>,
     /// Shared secret that authenticates nodes to each other.
     #[serde(default)]
     pub cookie: Option<Secret>,
+    /// Number of partitions monitors are spread over; the same on every node, forever.
+    #[serde(default = "default_partitions")]
+    pub partitions: u32,
+    /// How long a partition lease lasts in Redis without renewal.
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
+    /// How often leases are renewed (and ownership recomputed).
+    #[serde(default = "default_renew_ms")]
+    pub renew_ms: u64,
+    /// How long after its last good renewal a node stops writing for a partition (self-fencing
+    /// on the monotonic clock, before the lease can expire).
+    #[serde(default = "default_fence_ms")]
+    pub fence_ms: u64,
+    /// How long a node's heartbeat record lives without a refresh: the liveness bound.
+    #[serde(default = "default_heartbeat_ttl_ms")]
+    pub heartbeat_ttl_ms: u64,
+    /// How often the heartbeat is refreshed.
+    #[serde(default = "default_heartbeat_ms")]
+    pub heartbeat_ms: u64,
+    /// How often a node compares the monitors it runs with the store and repairs differences.
+    #[serde(default = "default_reconcile_ms")]
+    pub reconcile_ms: u64,
+    /// How long reactions are held after the Redis server restarted (its run id changed).
+    #[serde(default = "default_quarantine_ms")]
+    pub quarantine_ms: u64,
+    /// How long one Redis request may take before it counts as failed.
+    #[serde(default = "default_redis_timeout_ms")]
+    pub redis_timeout_ms: u64,
+    /// PEM certificate chain for TLS between nodes (with `tls_key`); unset means plain TCP.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for TLS between nodes.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate peers' certificates must chain to (defaults to `tls_cert`).
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
 }
 
+fn default_partitions() -> u32 {
+    crate::partition::DEFAULT_PARTITIONS
+}
+fn default_lease_ms() -> u64 {
+    10_000
+}
+fn default_renew_ms() -> u64 {
+    2_000
+}
+fn default_fence_ms() -> u64 {
+    6_000
+}
+fn default_heartbeat_ttl_ms() -> u64 {
+    10_000
+}
+fn default_heartbeat_ms() -> u64 {
+    2_000
+}
+fn default_reconcile_ms() -> u64 {
+    30_000
+}
+fn default_quarantine_ms() -> u64 {
+    5_000
+}
+fn default_redis_timeout_ms() -> u64 {
+    2_000
+}
 fn default_version() -> u32 {
     1
 }
@@ -194,7 +259,14 @@ macro_rules! default_from_serde {
         }
     )*};
 }
-default_from_serde!(NodeConfig, NodeSection, StoreSection, EngineSection, HttpSection);
+default_from_serde!(
+    NodeConfig,
+    NodeSection,
+    StoreSection,
+    EngineSection,
+    HttpSection,
+    ClusterSection
+);
 
 impl NodeConfig {
     /// Loads and validates the configuration: defaults, then `file` (when given), then the
@@ -283,7 +355,8 @@ impl NodeConfig {
             return Err(invalid("node.data_dir", "must not be empty".into()));
         }
         let engine = &self.engine;
-        let ranges: [(&str, u64, u64, u64); 9] = [
+        let cluster = &self.cluster;
+        let ranges: [(&str, u64, u64, u64); 18] = [
             ("store.cache_mb", as_u64(self.store.cache_mb), 1, 65_536),
             ("engine.check_concurrency", as_u64(engine.check_concurrency), 1, 1_000_000),
             ("engine.router_shards", as_u64(engine.router_shards), 0, 1_024),
@@ -293,6 +366,15 @@ impl NodeConfig {
             ("engine.history_max_events", as_u64(engine.history_max_events), 1, 1_000_000),
             ("engine.restart_backoff_initial_ms", engine.restart_backoff_initial_ms, 1, u64::MAX),
             ("http.body_limit_bytes", self.http.body_limit_bytes, 1024, 64 * 1024 * 1024),
+            ("cluster.partitions", u64::from(cluster.partitions), 1, 65_536),
+            ("cluster.lease_ms", cluster.lease_ms, 300, 3_600_000),
+            ("cluster.renew_ms", cluster.renew_ms, 50, 3_600_000),
+            ("cluster.fence_ms", cluster.fence_ms, 100, 3_600_000),
+            ("cluster.heartbeat_ttl_ms", cluster.heartbeat_ttl_ms, 300, 3_600_000),
+            ("cluster.heartbeat_ms", cluster.heartbeat_ms, 50, 3_600_000),
+            ("cluster.reconcile_ms", cluster.reconcile_ms, 100, 86_400_000),
+            ("cluster.quarantine_ms", cluster.quarantine_ms, 0, 3_600_000),
+            ("cluster.redis_timeout_ms", cluster.redis_timeout_ms, 50, 60_000),
         ];
         for (key, value, min, max) in ranges {
             if value < min || value > max {
@@ -317,11 +399,64 @@ impl NodeConfig {
             let message = format!("must be `embedded` or a redis:// or rediss:// URL, got `{url}`");
             return Err(invalid("store.url", message));
         }
-        if self.is_embedded() && !self.cluster.seeds.is_empty() {
-            let message = "is set, but a cluster needs a redis store: the embedded store serves \
-                           a single node; set store.url to a redis:// URL"
-                .to_owned();
-            return Err(invalid("cluster.seeds", message));
+        if self.is_embedded() {
+            let key = if !cluster.seeds.is_empty() {
+                Some("cluster.seeds")
+            } else if cluster.addr.is_some() {
+                Some("cluster.addr")
+            } else {
+                None
+            };
+            if let Some(key) = key {
+                let message = "is set, but a cluster needs a redis store: the embedded store \
+                               serves a single node; set store.url to a redis:// URL"
+                    .to_owned();
+                return Err(invalid(key, message));
+            }
+        }
+        self.validate_cluster_timing()
+    }
+
+    /// Checks that leases, renewals, self-fencing and heartbeats are ordered so that a node
+    /// stops writing before its lease can expire.
+    fn validate_cluster_timing(&self) -> Result<(), ConfigError> {
+        let cluster = &self.cluster;
+        let invalid =
+            |key: &str, message: String| Err(ConfigError::Invalid { key: key.into(), message });
+        if cluster.renew_ms >= cluster.fence_ms {
+            let message = format!(
+                "must be less than cluster.fence_ms ({}), got {}",
+                cluster.fence_ms, cluster.renew_ms
+            );
+            return invalid("cluster.renew_ms", message);
+        }
+        if cluster.fence_ms >= cluster.lease_ms {
+            let message = format!(
+                "must be less than cluster.lease_ms ({}) so a node stops writing before its \
+                 lease can expire, got {}",
+                cluster.lease_ms, cluster.fence_ms
+            );
+            return invalid("cluster.fence_ms", message);
+        }
+        if cluster.heartbeat_ms >= cluster.heartbeat_ttl_ms {
+            let message = format!(
+                "must be less than cluster.heartbeat_ttl_ms ({}), got {}",
+                cluster.heartbeat_ttl_ms, cluster.heartbeat_ms
+            );
+            return invalid("cluster.heartbeat_ms", message);
+        }
+        if cluster.addr.is_some() && cluster.cookie.is_none() {
+            let message = "must be set when cluster.addr is: nodes authenticate each other with \
+                           it (the same secret on every node)"
+                .into();
+            return invalid("cluster.cookie", message);
+        }
+        if cluster.tls_cert.is_some() != cluster.tls_key.is_some() {
+            let message = "must be set together with cluster.tls_cert and cluster.tls_key".into();
+            return invalid(
+                if cluster.tls_cert.is_some() { "cluster.tls_key" } else { "cluster.tls_cert" },
+                message,
+            );
         }
         Ok(())
     }

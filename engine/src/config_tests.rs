@@ -277,9 +277,27 @@ fn out_of_range_values_are_rejected_naming_the_key() {
         ("[store]\nurl = \"postgres://db\"", "store.url"),
         ("[store]\nurl = \"\"", "store.url"),
         ("[cluster]\nseeds = [\"127.0.0.1:7002\"]", "cluster.seeds"),
+        ("[cluster]\naddr = \"127.0.0.1:7001\"\ncookie = \"c\"", "cluster.addr"),
+        ("[cluster]\npartitions = 0", "cluster.partitions"),
+        ("[cluster]\npartitions = 65537", "cluster.partitions"),
+        ("[cluster]\nlease_ms = 299", "cluster.lease_ms"),
+        ("[cluster]\nredis_timeout_ms = 49", "cluster.redis_timeout_ms"),
     ];
     for (text, key) in cases {
         assert_invalid(load_text(text, &[]), key);
+    }
+    // Timings must order so that a node stops writing before its lease can expire.
+    let timing = [
+        ("renew_ms = 6000", "cluster.renew_ms"),
+        ("fence_ms = 10000", "cluster.fence_ms"),
+        ("fence_ms = 1000\nrenew_ms = 1000", "cluster.renew_ms"),
+        ("heartbeat_ms = 10000", "cluster.heartbeat_ms"),
+        ("addr = \"127.0.0.1:7001\"", "cluster.cookie"),
+        ("tls_cert = \"node.crt\"", "cluster.tls_key"),
+        ("tls_key = \"node.key\"", "cluster.tls_cert"),
+    ];
+    for (keys, key) in timing {
+        assert_invalid(load_text(&format!("{REDIS}\n[cluster]\n{keys}"), &[]), key);
     }
 }
 
@@ -299,6 +317,34 @@ fn a_cluster_on_the_embedded_store_says_it_needs_redis() {
     let error = load_env(&[("CLOUDROUTES_SEEDS", "127.0.0.1:7002")]).unwrap_err();
     assert!(error.to_string().contains("redis"), "{error}");
     assert_invalid(Err(error), "cluster.seeds");
+    let env = [("CLOUDROUTES_CLUSTER_ADDR", "127.0.0.1:7001"), ("CLOUDROUTES_COOKIE", "c")];
+    let error = load_env(&env).unwrap_err();
+    assert!(error.to_string().contains("redis"), "{error}");
+    assert_invalid(Err(error), "cluster.addr");
+}
+
+/// A store section that makes cluster keys legal.
+const REDIS: &str = "[store]\nurl = \"redis://127.0.0.1:6379/0\"";
+
+#[test]
+fn cluster_timings_default_to_a_safe_order_and_load_from_the_environment() {
+    let config = load_text(REDIS, &[]).unwrap();
+    let cluster = &config.cluster;
+    assert_eq!(cluster.partitions, 1024);
+    assert!(cluster.renew_ms < cluster.fence_ms && cluster.fence_ms < cluster.lease_ms);
+    assert!(cluster.heartbeat_ms < cluster.heartbeat_ttl_ms);
+    let env = [
+        ("CLOUDROUTES_CLUSTER_LEASE_MS", "3000"),
+        ("CLOUDROUTES_CLUSTER_RENEW_MS", "500"),
+        ("CLOUDROUTES_CLUSTER_FENCE_MS", "2000"),
+        ("CLOUDROUTES_CLUSTER_PARTITIONS", "64"),
+    ];
+    let config = load_text(REDIS, &env).unwrap();
+    assert_eq!(
+        (config.cluster.lease_ms, config.cluster.renew_ms, config.cluster.fence_ms),
+        (3000, 500, 2000)
+    );
+    assert_eq!(config.cluster.partitions, 64);
 }
 
 #[test]

@@ -13,6 +13,21 @@ pub enum StoreError {
         /// The database's error text.
         message: String,
     },
+    /// The Redis server failed or could not be reached.
+    #[error("redis store: {context}: {message}")]
+    Redis {
+        /// What the store was doing.
+        context: &'static str,
+        /// The client's error text.
+        message: String,
+    },
+    /// A write was refused because this node does not hold the partition's lease at the
+    /// epoch it wrote with (it was fenced off; another node owns the partition now).
+    #[error("write refused: this node no longer holds the lease of partition {partition}")]
+    Fenced {
+        /// The partition.
+        partition: u32,
+    },
     /// A stored record could not be decoded.
     #[error("stored {what} `{key}` is corrupt: {message}")]
     Corrupt {

@@ -3,16 +3,20 @@
 //!
 //! - [`model`]: monitors, reactions, check outcomes, monitor state, history events.
 //! - [`gate`]: the reaction gating rule as pure functions.
+//! - [`partition`]: monitors to partitions, partitions to nodes (pure, stable hashing).
+//! - [`cluster`]: membership, fenced partition leases and reaction claims (the `Coordinator`).
 //! - [`config`]: the node configuration (`cluster.toml`, environment, flags).
 //! - [`store`]: the `Store` trait, its embedded backend and the conformance suite.
 //! - [`plugin`]: the error type and JSON parsing shared by check and reaction configs.
 //! - [`secret`]: a wrapper for credentials that never prints them.
 //! - [`error`]: the crate's typed errors.
 
+pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod gate;
 pub mod model;
+pub mod partition;
 pub mod plugin;
 pub mod secret;
 pub mod store;

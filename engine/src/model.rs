@@ -312,6 +312,10 @@ pub enum EventKind {
         detail: String,
         /// Node that ran it.
         node: String,
+        /// The claim this outcome settles (cluster mode: the firing key of
+        /// [`crate::gate::Firing::key`]); appending the event closes the claim.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        claim: Option<String>,
     },
     /// A result arrived that the engine recorded without counting it (unknown outcome, or an
     /// automatic result while a manual failure holds).

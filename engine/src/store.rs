@@ -14,6 +14,7 @@ use crate::model::{Event, Monitor, MonitorId, MonitorState, Reaction, ReactionId
 
 pub mod conformance;
 pub mod embedded;
+pub mod redis;
 
 /// A monitor's new state and the events that explain it, written together.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +25,47 @@ pub struct Transition {
     pub state: MonitorState,
     /// The events of the change (status change, ignored result).
     pub events: Vec<Event>,
+    /// Reaction firings this transition decided, claimed in the same atomic write (cluster
+    /// mode); a backend without claims grants them all.
+    pub claims: Vec<Claim>,
+}
+
+impl Transition {
+    /// A transition with no claims.
+    pub fn new(id: MonitorId, state: MonitorState, events: Vec<Event>) -> Self {
+        Self { id, state, events, claims: Vec::new() }
+    }
+}
+
+/// A reaction firing claimed before it runs, so that it runs once across the cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    /// The firing key, `monitor:reaction:episode:phase:window` ([`crate::gate::Firing::key`]).
+    pub key: String,
+    /// The reaction.
+    pub reaction_id: ReactionId,
+    /// The episode it answers.
+    pub episode: u64,
+    /// Whether the reaction is destructive (never retried by a node that adopts the claim).
+    pub destructive: bool,
+}
+
+/// What a group commit wrote, beyond `Ok`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Monitors whose transitions were refused because this node no longer holds their
+    /// partition's lease at the epoch it wrote with (fencing): nothing of them was written
+    /// and nothing they decided may run.
+    pub fenced: Vec<MonitorId>,
+    /// Claim keys that were already taken: those firings must not run.
+    pub already_claimed: Vec<String>,
+}
+
+impl Recorded {
+    /// Returns whether every transition was written and every claim granted.
+    pub fn is_clean(&self) -> bool {
+        self.fenced.is_empty() && self.already_claimed.is_empty()
+    }
 }
 
 /// Persistent storage for monitors, reactions, monitor state and history.
@@ -69,18 +111,20 @@ pub trait Store: Send + Sync + 'static {
         state: &MonitorState,
         events: &[Event],
     ) -> Result<(), StoreError> {
-        let transition =
-            Transition { id: id.clone(), state: state.clone(), events: events.to_vec() };
-        self.record_many(std::slice::from_ref(&transition)).await
+        let transition = Transition::new(id.clone(), state.clone(), events.to_vec());
+        self.record_many(std::slice::from_ref(&transition)).await.map(|_| ())
     }
-    /// Writes many transitions (states with their events) in one atomic, durable transaction,
-    /// in order: a group commit. Transitions of monitors that no longer exist are dropped.
-    async fn record_many(&self, transitions: &[Transition]) -> Result<(), StoreError>;
+    /// Writes many transitions (states with their events and claims) in order: a group
+    /// commit. The embedded backend writes them in one atomic transaction; the Redis backend
+    /// writes each partition's share atomically and fenced by the partition's lease.
+    /// Transitions of monitors that no longer exist are dropped.
+    async fn record_many(&self, transitions: &[Transition]) -> Result<Recorded, StoreError>;
     /// Writes many states in one transaction (routine counters, batched). States of monitors
     /// that no longer exist are dropped.
     async fn put_states(&self, states: &[(MonitorId, MonitorState)]) -> Result<(), StoreError>;
 
     /// Appends events in one transaction. Events of monitors that no longer exist are dropped.
+    /// A reaction event that names a claim also closes that claim (cluster mode).
     async fn append_events(&self, events: &[Event]) -> Result<(), StoreError>;
     /// Returns a monitor's events, newest first, starting strictly before event id `before`.
     async fn list_events(

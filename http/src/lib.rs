@@ -1,6 +1,7 @@
 //! The CloudRoutes HTTP API (warp): REST v1, webhook intake, metrics and health.
 //!
 //! - [`monitors`], [`reactions`]: the resources of API.md.
+//! - [`cluster`]: nodes, partitions and draining.
 //! - [`webhooks`]: result intake authenticated by each monitor's key.
 //! - [`meta`]: type catalogs with JSON Schemas, `/healthz`, `/readyz`, `/metrics`, `/`.
 //! - [`auth`]: bearer tokens; [`body`]: capped bodies and JSON with named fields;
@@ -14,6 +15,7 @@ use warp::Filter;
 
 pub mod auth;
 pub mod body;
+pub mod cluster;
 pub mod error;
 pub mod meta;
 pub mod monitors;
@@ -57,6 +59,8 @@ pub fn routes(
         .or(monitors::routes(api.clone()))
         .unify()
         .or(reactions::routes(api.clone()))
+        .unify()
+        .or(cluster::routes(api.clone()))
         .unify()
         .or(meta::routes(api))
         .unify();

@@ -3,10 +3,11 @@
 
 use std::sync::Arc;
 
-use cloudroutes_engine::{Reaction, ReactionId};
+use cloudroutes_engine::{Monitor, MonitorId, Reaction, ReactionId};
 use cloudroutes_reactions::restore_secrets;
 
-use super::{Node, ReactionView, not_found};
+use super::{LOAD_PAGE, Node, ReactionView, not_found};
+use crate::cluster::wire::PeerNotice;
 use crate::error::NodeError;
 use crate::firing::LoadedReaction;
 use crate::validate::{self, ReactionDraft};
@@ -60,6 +61,7 @@ impl Node {
         let loaded = self.build_reaction(reaction.clone())?;
         self.inner.parts.store.put_reaction(&reaction).await?;
         self.inner.parts.book.insert(loaded);
+        self.broadcast(PeerNotice::ReactionChanged { reaction_id: reaction.id.clone() });
         let last_run_at = self.inner.parts.book.get(&reaction.id).and_then(|r| r.last_run_at());
         Ok(ReactionView { reaction, last_run_at })
     }
@@ -111,9 +113,7 @@ impl Node {
     /// `NotFound`; `Conflict` naming a monitor that still lists it; `Store`.
     pub async fn delete_reaction(&self, id: &ReactionId) -> Result<(), NodeError> {
         self.stored_reaction(id).await?;
-        if let Some(user) =
-            self.inner.parts.board.monitors().into_iter().find(|m| m.reactions.contains(id))
-        {
+        if let Some(user) = self.first_user_of(id).await? {
             return Err(NodeError::Conflict(format!(
                 "reaction `{id}` is used by monitor `{}` ({}); remove it there first",
                 user.id, user.name
@@ -121,6 +121,27 @@ impl Node {
         }
         self.inner.parts.store.delete_reaction(id).await?;
         self.inner.parts.book.remove(id);
+        self.broadcast(PeerNotice::ReactionDeleted { reaction_id: id.clone() });
         Ok(())
+    }
+
+    /// Returns a monitor that lists reaction `id`: from the board on a single node (it holds
+    /// every monitor), from the store in a cluster (the board holds only this node's share).
+    async fn first_user_of(&self, id: &ReactionId) -> Result<Option<Monitor>, NodeError> {
+        if self.cluster().is_none() {
+            let users = self.inner.parts.board.monitors();
+            return Ok(users.into_iter().find(|m| m.reactions.contains(id)).map(|m| (*m).clone()));
+        }
+        let mut after: Option<MonitorId> = None;
+        loop {
+            let page = self.inner.parts.store.list_monitors(after.as_ref(), LOAD_PAGE).await?;
+            if let Some(user) = page.iter().find(|m| m.reactions.contains(id)) {
+                return Ok(Some(user.clone()));
+            }
+            match page.last() {
+                Some(last) if page.len() == LOAD_PAGE => after = Some(last.id.clone()),
+                _ => return Ok(None),
+            }
+        }
     }
 }

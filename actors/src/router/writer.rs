@@ -5,28 +5,40 @@
 //! counters) goes into one `record_many` transaction, in the order it was queued; only then do
 //! the firings of those transitions start and their callers get an answer (persist before
 //! acting). A failed write is reported back to the router, which writes those states again with
-//! its next counter flush; destructive reactions whose firing could not be persisted are held.
+//! its next counter flush. A firing runs only when its transition (and, in cluster mode, its
+//! claim) was written: when the write failed, was fenced off, or firings are held, the firing
+//! is taken back ([`RouterMsg::Unfired`]) so that the next result decides again.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cloudroutes_engine::store::Transition;
+use cloudroutes_engine::store::{Recorded, Transition};
 use cloudroutes_engine::{MonitorId, MonitorState, Store};
-use cloudroutes_reactions::{Effect, Incident};
+use cloudroutes_reactions::Incident;
 use ractor::{ActorRef, RpcReplyPort};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 
-use super::RouterMsg;
+use super::{RouterMsg, Unfired};
 use crate::firing::{FiringContext, LoadedReaction};
 use crate::metrics::{Metrics, OpLabel};
 
+/// A firing that waits for its transition to be durable.
+pub(super) struct PendingFiring {
+    /// The reaction.
+    pub reaction: Arc<LoadedReaction>,
+    /// What it answers.
+    pub incident: Incident,
+    /// How to take it back if it cannot run.
+    pub unfired: Unfired,
+}
+
 /// A transition waiting to be made durable, with what waits on it.
 pub(super) struct Pending {
-    /// The monitor's new state and its events.
+    /// The monitor's new state, its events and the claims of its firings.
     pub transition: Transition,
     /// Firings to start once it is durable.
-    pub firings: Vec<(Arc<LoadedReaction>, Incident)>,
+    pub firings: Vec<PendingFiring>,
     /// A caller waiting for the new state.
     pub reply: Option<RpcReplyPort<Option<MonitorState>>>,
 }
@@ -96,10 +108,7 @@ async fn run(
 
 /// What to do once a batch is written (or not).
 enum After {
-    Fire(
-        Vec<(Arc<LoadedReaction>, Incident)>,
-        Option<(RpcReplyPort<Option<MonitorState>>, MonitorState)>,
-    ),
+    Fire(Vec<PendingFiring>, Option<(RpcReplyPort<Option<MonitorState>>, MonitorState)>),
     Barrier(oneshot::Sender<()>),
 }
 
@@ -117,33 +126,65 @@ async fn write(jobs: Vec<Job>, parts: &WriterParts, flushes: &AtomicUsize) {
             }
             Job::Flush(states) => {
                 flushes.fetch_sub(1, Ordering::SeqCst);
-                transitions.extend(states.into_iter().map(|(id, state)| Transition {
-                    id,
-                    state,
-                    events: Vec::new(),
-                }));
+                transitions.extend(
+                    states.into_iter().map(|(id, state)| Transition::new(id, state, Vec::new())),
+                );
             }
             Job::Barrier(done) => after.push(After::Barrier(done)),
         }
     }
-    let persisted = transitions.is_empty()
-        || match parts.store.record_many(&transitions).await {
-            Ok(()) => true,
+    // While firings are held nothing is claimed: a claim is taken only for a firing that runs.
+    let held = parts.firing.held();
+    if held {
+        for transition in &mut transitions {
+            transition.claims.clear();
+        }
+    }
+    let recorded = if transitions.is_empty() {
+        Some(Recorded::default())
+    } else {
+        match parts.store.record_many(&transitions).await {
+            Ok(recorded) => {
+                if !recorded.fenced.is_empty() {
+                    warn!(
+                        count = recorded.fenced.len(),
+                        "monitor states not written: this node no longer holds their partition"
+                    );
+                }
+                Some(recorded)
+            }
             Err(err) => {
                 parts.metrics.store_errors.get_or_create(&OpLabel { op: "record" }).inc();
                 error!(count = transitions.len(), error = %err, "could not write monitor states; will retry");
                 let ids = transitions.into_iter().map(|t| t.id).collect();
                 let _ = parts.router.cast(RouterMsg::Redirty(ids));
-                false
+                None
             }
-        };
+        }
+    };
+    let mut unfired = Vec::new();
     for step in after {
         match step {
             After::Fire(firings, reply) => {
-                for (reaction, incident) in firings {
-                    if !persisted && reaction.runner.effect() == Effect::Destructive {
+                for PendingFiring { reaction, incident, unfired: undo } in firings {
+                    let Some(recorded) = &recorded else {
                         warn!(monitor_id = %incident.monitor_id, reaction_id = %incident.reaction_id,
-                            "destructive reaction held: its firing could not be persisted");
+                            "reaction not run: its firing could not be persisted; the next result decides again");
+                        unfired.push(undo);
+                        continue;
+                    };
+                    if recorded.fenced.contains(&incident.monitor_id) {
+                        unfired.push(undo);
+                        continue;
+                    }
+                    if recorded.already_claimed.contains(&incident.idempotency_key) {
+                        warn!(key = %incident.idempotency_key, "reaction not run: another node claimed this firing");
+                        continue;
+                    }
+                    if held {
+                        warn!(monitor_id = %incident.monitor_id, reaction_id = %incident.reaction_id,
+                            "reaction held: the store restarted moments ago; the next result decides again");
+                        unfired.push(undo);
                         continue;
                     }
                     parts.firing.spawn(reaction, incident);
@@ -156,5 +197,8 @@ async fn write(jobs: Vec<Job>, parts: &WriterParts, flushes: &AtomicUsize) {
                 let _ = done.send(());
             }
         }
+    }
+    if !unfired.is_empty() {
+        let _ = parts.router.cast(RouterMsg::Unfired(unfired));
     }
 }

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use cloudroutes_engine::config::NodeConfig;
-use cloudroutes_engine::store::Transition;
 use cloudroutes_engine::store::embedded::EmbeddedStore;
+use cloudroutes_engine::store::{Recorded, Transition};
 use cloudroutes_engine::{
     CheckOutcome, Event, Method, Monitor, MonitorId, MonitorState, Reaction, ReactionId, Status,
     Store, StoreError,
@@ -66,7 +66,7 @@ impl Store for CountingStore {
     async fn load_states(&self) -> Result<Vec<(MonitorId, MonitorState)>, StoreError> {
         self.inner.load_states().await
     }
-    async fn record_many(&self, transitions: &[Transition]) -> Result<(), StoreError> {
+    async fn record_many(&self, transitions: &[Transition]) -> Result<Recorded, StoreError> {
         self.commits.fetch_add(1, Ordering::SeqCst);
         self.transitions.fetch_add(transitions.len(), Ordering::SeqCst);
         self.inner.record_many(transitions).await

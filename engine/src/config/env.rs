@@ -38,6 +38,18 @@ pub(crate) const KEYS: &[(&str, Kind)] = &[
     ("cluster.addr", Kind::Text),
     ("cluster.seeds", Kind::List),
     ("cluster.cookie", Kind::Text),
+    ("cluster.partitions", Kind::Integer),
+    ("cluster.lease_ms", Kind::Integer),
+    ("cluster.renew_ms", Kind::Integer),
+    ("cluster.fence_ms", Kind::Integer),
+    ("cluster.heartbeat_ttl_ms", Kind::Integer),
+    ("cluster.heartbeat_ms", Kind::Integer),
+    ("cluster.reconcile_ms", Kind::Integer),
+    ("cluster.quarantine_ms", Kind::Integer),
+    ("cluster.redis_timeout_ms", Kind::Integer),
+    ("cluster.tls_cert", Kind::Text),
+    ("cluster.tls_key", Kind::Text),
+    ("cluster.tls_ca", Kind::Text),
 ];
 
 /// Short names fixed by API.md ("Starting a node"), on top of the derived ones.

@@ -253,14 +253,10 @@ pub async fn record_many_writes_every_transition_in_order(store: &dyn Store) {
     let unknown = MonitorId::generate();
     let event = |id: &MonitorId| sample_event(id, 1);
     let transitions = [
-        Transition { id: first.id.clone(), state: sample_state(1), events: vec![event(&first.id)] },
-        Transition { id: unknown.clone(), state: sample_state(9), events: vec![event(&unknown)] },
-        Transition {
-            id: second.id.clone(),
-            state: sample_state(2),
-            events: vec![event(&second.id)],
-        },
-        Transition { id: first.id.clone(), state: sample_state(3), events: vec![] },
+        Transition::new(first.id.clone(), sample_state(1), vec![event(&first.id)]),
+        Transition::new(unknown.clone(), sample_state(9), vec![event(&unknown)]),
+        Transition::new(second.id.clone(), sample_state(2), vec![event(&second.id)]),
+        Transition::new(first.id.clone(), sample_state(3), vec![]),
     ];
     store.record_many(&transitions).await.expect("record_many");
     let got = store.get_state(&first.id).await.expect("get_state").map(|s| s.streak);

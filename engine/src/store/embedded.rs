@@ -22,7 +22,7 @@ use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, Writ
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Store, Transition};
+use super::{Recorded, Store, Transition};
 use crate::error::StoreError;
 use crate::model::{Event, Monitor, MonitorId, MonitorState, Reaction, ReactionId};
 
@@ -408,7 +408,7 @@ impl Store for EmbeddedStore {
         .await
     }
 
-    async fn record_many(&self, transitions: &[Transition]) -> Result<(), StoreError> {
+    async fn record_many(&self, transitions: &[Transition]) -> Result<Recorded, StoreError> {
         let (transitions, max) = (transitions.to_vec(), self.history_max_events);
         self.write(move |txn| {
             let mut existence = Existence::new(txn);
@@ -419,7 +419,9 @@ impl Store for EmbeddedStore {
             }
             Ok(())
         })
-        .await
+        .await?;
+        // One node, no leases: nothing is fenced, and every claim is granted.
+        Ok(Recorded::default())
     }
 
     async fn put_states(&self, states: &[(MonitorId, MonitorState)]) -> Result<(), StoreError> {

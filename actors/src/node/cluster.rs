@@ -1,0 +1,379 @@
+//! Cluster mode of the node: the ownership loop that keeps the heartbeat, computes which
+//! partitions this node should own from the live members, renews, releases and acquires the
+//! partitions' leases, and starts or stops their monitors accordingly.
+//!
+//! Liveness and ownership come from the coordinator (Redis) only. A lease is held locally for
+//! `cluster.fence_ms` after its last good renewal ([`Fences`]); past that, nothing of the
+//! partition is written and nothing fires, but its monitors keep checking. When such a
+//! partition's lease is renewed again it is reloaded from the store, so what was decided while
+//! fenced off is decided again from durable state.
+
+use std::collections::{BTreeSet, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use cloudroutes_engine::cluster::{Acquired, Coordinator, Fences, Lease, Member};
+use cloudroutes_engine::partition::{Assignment, partition_of};
+use cloudroutes_engine::{MonitorId, Timestamp};
+use time::OffsetDateTime;
+use tracing::{info, warn};
+
+use super::Node;
+use crate::cluster::transport::Transport;
+
+/// What cluster mode adds to a node.
+pub(crate) struct Cluster {
+    pub coordinator: Arc<dyn Coordinator>,
+    pub fences: Arc<Fences>,
+    pub transport: OnceLock<Transport>,
+    pub partitions: u32,
+    pub started_at: Timestamp,
+    /// The assignment computed at the last tick, from the live members.
+    pub assignment: RwLock<Assignment>,
+    /// The live members seen at the last tick.
+    pub members: RwLock<Vec<Member>>,
+    /// Partitions whose monitors are on the board.
+    pub running: Mutex<BTreeSet<u32>>,
+    /// Partitions whose lease expired locally while their monitors kept running: reloaded from
+    /// the store when the lease is held again.
+    pub stale: Mutex<HashSet<u32>>,
+    /// The store server's identity at the last tick (a change means it restarted).
+    pub server_id: Mutex<Option<String>>,
+    /// Set once the first tick has run (the node has taken its share).
+    pub settled: AtomicBool,
+    /// The ownership loop's task.
+    pub task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Cluster {
+    pub(crate) fn new(
+        coordinator: Arc<dyn Coordinator>,
+        fences: Arc<Fences>,
+        partitions: u32,
+    ) -> Self {
+        Self {
+            coordinator,
+            fences,
+            transport: OnceLock::new(),
+            partitions,
+            started_at: OffsetDateTime::now_utc(),
+            assignment: RwLock::new(Assignment::compute(&[], partitions)),
+            members: RwLock::new(Vec::new()),
+            running: Mutex::new(BTreeSet::new()),
+            stale: Mutex::new(HashSet::new()),
+            server_id: Mutex::new(None),
+            settled: AtomicBool::new(false),
+            task: Mutex::new(None),
+        }
+    }
+
+    /// Returns the partitions whose monitors run here.
+    pub(crate) fn running(&self) -> BTreeSet<u32> {
+        self.running.lock().unwrap_or_else(|poison| poison.into_inner()).clone()
+    }
+
+    /// Returns whether this node runs `partition` and may write it now.
+    pub(crate) fn runs(&self, partition: u32) -> bool {
+        self.fences.epoch(partition).is_some()
+            && self.running.lock().unwrap_or_else(|poison| poison.into_inner()).contains(&partition)
+    }
+
+    /// Returns the node the last assignment gives `partition` to.
+    pub(crate) fn assigned_owner(&self, partition: u32) -> Option<String> {
+        let assignment = self.assignment.read().unwrap_or_else(|poison| poison.into_inner());
+        assignment.owner_of(partition).map(str::to_owned)
+    }
+
+    pub(crate) fn partition_of(&self, id: &MonitorId) -> u32 {
+        partition_of(id, self.partitions)
+    }
+}
+
+/// Where a monitor's results must be handled.
+pub(crate) enum Owner {
+    /// Here.
+    Local,
+    /// On another node.
+    Remote(String),
+    /// Nowhere right now (its partition is moving); the message says so.
+    Moving(String),
+}
+
+impl Node {
+    pub(crate) fn cluster(&self) -> Option<&Cluster> {
+        self.inner.cluster.as_ref()
+    }
+
+    /// Returns where `id`'s results are handled.
+    pub(crate) fn owner(&self, id: &MonitorId) -> Owner {
+        let Some(cluster) = self.cluster() else { return Owner::Local };
+        let partition = cluster.partition_of(id);
+        if cluster.runs(partition) {
+            return Owner::Local;
+        }
+        match cluster.assigned_owner(partition) {
+            Some(node) if node != self.node_id() => Owner::Remote(node),
+            _ => Owner::Moving(format!(
+                "monitor `{id}` is in partition {partition}, which is being handed over between \
+                 nodes; retry in a few seconds"
+            )),
+        }
+    }
+
+    /// Starts the ownership loop (cluster mode only).
+    pub(crate) fn start_ownership(&self) {
+        let Some(cluster) = self.cluster() else { return };
+        let node = self.clone();
+        let task = tokio::spawn(async move { node.ownership_loop().await });
+        *cluster.task.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(task);
+    }
+
+    async fn ownership_loop(&self) {
+        let config = &self.inner.config.cluster;
+        let renew = Duration::from_millis(config.renew_ms);
+        let reconcile = Duration::from_millis(config.reconcile_ms);
+        let mut next_reconcile = Instant::now() + reconcile;
+        loop {
+            let started = Instant::now();
+            self.tick().await;
+            if let Some(cluster) = self.cluster() {
+                cluster.settled.store(true, Ordering::SeqCst);
+            }
+            if Instant::now() >= next_reconcile {
+                self.reconcile().await;
+                next_reconcile = Instant::now() + reconcile;
+            }
+            tokio::time::sleep_until((started + renew).into()).await;
+        }
+    }
+
+    /// One round: heartbeat, membership, assignment, then renew, release and acquire.
+    pub(crate) async fn tick(&self) {
+        let Some(cluster) = self.cluster() else { return };
+        let config = &self.inner.config.cluster;
+        let sent = Instant::now();
+        let me = self.node_id().to_owned();
+        let member = self.member_record();
+        if let Err(err) = cluster
+            .coordinator
+            .heartbeat(&member, Duration::from_millis(config.heartbeat_ttl_ms))
+            .await
+        {
+            warn!(error = %err, "could not refresh this node's heartbeat");
+        }
+        self.check_server_restart().await;
+        let members = match cluster.coordinator.members().await {
+            Ok(members) => members,
+            Err(err) => {
+                warn!(error = %err, "cannot read cluster members; keeping current leases");
+                self.renew_held(sent).await;
+                return;
+            }
+        };
+        let draining: HashSet<String> = match cluster.coordinator.draining().await {
+            Ok(draining) => draining.into_iter().collect(),
+            Err(_) => HashSet::new(),
+        };
+        if let Some(transport) = cluster.transport.get() {
+            let peers: Vec<(String, String)> = members
+                .iter()
+                .filter(|m| m.id != me)
+                .filter_map(|m| Some((m.id.clone(), m.cluster_addr.clone()?)))
+                .collect();
+            transport.connect_peers(&peers).await;
+        }
+        let stopping = self.inner.parts.stopping.load(Ordering::SeqCst);
+        let mut live: Vec<String> =
+            members.iter().map(|m| m.id.clone()).filter(|id| !draining.contains(id)).collect();
+        live.retain(|id| *id != me);
+        let taking_part = !stopping && !draining.contains(&me);
+        if taking_part {
+            live.push(me.clone());
+        }
+        let assignment = Assignment::compute(&live, cluster.partitions);
+        let desired: BTreeSet<u32> = if taking_part {
+            assignment.partitions_of(&me).into_iter().collect()
+        } else {
+            BTreeSet::new()
+        };
+        *cluster.assignment.write().unwrap_or_else(|poison| poison.into_inner()) = assignment;
+        *cluster.members.write().unwrap_or_else(|poison| poison.into_inner()) = members;
+        self.apply_desired(&desired, sent).await;
+    }
+
+    /// Renews, releases and acquires so that this node holds exactly `desired`.
+    async fn apply_desired(&self, desired: &BTreeSet<u32>, sent: Instant) {
+        let Some(cluster) = self.cluster() else { return };
+        let me = self.node_id().to_owned();
+        let ttl = Duration::from_millis(self.inner.config.cluster.lease_ms);
+        self.mark_stale();
+        let held = cluster.fences.leases();
+        let (keep, drop): (Vec<Lease>, Vec<Lease>) =
+            held.iter().partition(|lease| desired.contains(&lease.partition));
+        self.renew(&keep, sent).await;
+        if !drop.is_empty() {
+            let partitions: Vec<u32> = drop.iter().map(|lease| lease.partition).collect();
+            self.stop_partitions(&partitions, true).await;
+            if let Err(err) = cluster.coordinator.release(&me, &drop).await {
+                warn!(error = %err, "could not release leases; they will expire");
+            }
+            for partition in &partitions {
+                cluster.fences.drop_partition(*partition);
+            }
+            info!(count = partitions.len(), "released partitions");
+        }
+        let held: HashSet<u32> = cluster.fences.leases().iter().map(|l| l.partition).collect();
+        let wanted: Vec<u32> = desired.iter().copied().filter(|p| !held.contains(p)).collect();
+        if wanted.is_empty() {
+            return;
+        }
+        let granted = match cluster.coordinator.acquire(&me, &wanted, ttl).await {
+            Ok(granted) => granted,
+            Err(err) => {
+                warn!(error = %err, "could not acquire leases");
+                return;
+            }
+        };
+        let mut adopted = Vec::new();
+        for (partition, answer) in granted {
+            if let Acquired::Granted { epoch, .. } = answer {
+                cluster.fences.hold(Lease { partition, epoch }, sent);
+                adopted.push(partition);
+            }
+        }
+        if !adopted.is_empty() {
+            // Anything left of these partitions from an earlier tenure is reloaded.
+            self.stop_partitions(&adopted, false).await;
+            let count = self.adopt_partitions(&adopted).await;
+            info!(partitions = adopted.len(), monitors = count, "took over partitions");
+        }
+    }
+
+    /// Renews every lease held (used when membership cannot be read).
+    async fn renew_held(&self, sent: Instant) {
+        let Some(cluster) = self.cluster() else { return };
+        self.mark_stale();
+        let held = cluster.fences.leases();
+        self.renew(&held, sent).await;
+    }
+
+    /// Marks partitions whose lease expired locally: they are reloaded once held again.
+    fn mark_stale(&self) {
+        let Some(cluster) = self.cluster() else { return };
+        let expired = cluster.fences.expired();
+        if !expired.is_empty() {
+            warn!(
+                count = expired.len(),
+                "partition leases not renewed in time: writes and reactions stopped for them"
+            );
+            cluster.stale.lock().unwrap_or_else(|poison| poison.into_inner()).extend(expired);
+        }
+    }
+
+    async fn renew(&self, leases: &[Lease], sent: Instant) {
+        let Some(cluster) = self.cluster() else { return };
+        if leases.is_empty() {
+            return;
+        }
+        let ttl = Duration::from_millis(self.inner.config.cluster.lease_ms);
+        let renewed = match cluster.coordinator.renew(self.node_id(), leases, ttl).await {
+            Ok(renewed) => renewed,
+            Err(err) => {
+                warn!(error = %err, "could not renew leases");
+                return;
+            }
+        };
+        let mut lost = Vec::new();
+        let mut reload = Vec::new();
+        for (lease, ok) in renewed {
+            if ok {
+                cluster.fences.hold(lease, sent);
+                let mut stale = cluster.stale.lock().unwrap_or_else(|poison| poison.into_inner());
+                if stale.remove(&lease.partition) {
+                    reload.push(lease.partition);
+                }
+            } else {
+                cluster.fences.drop_partition(lease.partition);
+                cluster
+                    .stale
+                    .lock()
+                    .unwrap_or_else(|poison| poison.into_inner())
+                    .remove(&lease.partition);
+                lost.push(lease.partition);
+            }
+        }
+        if !lost.is_empty() {
+            warn!(
+                count = lost.len(),
+                "lost partition leases to another node; stopping their monitors"
+            );
+            self.stop_partitions(&lost, false).await;
+        }
+        if !reload.is_empty() {
+            info!(
+                count = reload.len(),
+                "leases held again after a lapse; reloading those partitions"
+            );
+            self.stop_partitions(&reload, false).await;
+            self.adopt_partitions(&reload).await;
+        }
+    }
+
+    /// Notices a store restart (its id changed) and holds reactions for the quarantine.
+    async fn check_server_restart(&self) {
+        let Some(cluster) = self.cluster() else { return };
+        let Ok(id) = cluster.coordinator.server_id().await else { return };
+        let mut known = cluster.server_id.lock().unwrap_or_else(|poison| poison.into_inner());
+        if known.as_ref().is_some_and(|known| *known != id) {
+            let hold = Duration::from_millis(self.inner.config.cluster.quarantine_ms);
+            warn!(
+                hold_ms = hold.as_millis() as u64,
+                "the Redis server restarted; holding reactions"
+            );
+            self.inner.parts.firing.hold_for(hold);
+        }
+        *known = Some(id);
+    }
+
+    /// This node's heartbeat record.
+    fn member_record(&self) -> Member {
+        let cluster = self.cluster();
+        let config = &self.inner.config;
+        Member {
+            id: self.node_id().to_owned(),
+            http_addr: self.http_addr(),
+            cluster_addr: config.cluster.addr.clone(),
+            zone: config.node.zone.clone(),
+            started_at: cluster.map_or_else(OffsetDateTime::now_utc, |c| c.started_at),
+            heartbeat_at: OffsetDateTime::now_utc(),
+            partitions: cluster
+                .map_or(0, |c| u32::try_from(c.fences.leases().len()).unwrap_or(u32::MAX)),
+            monitors: u64::try_from(self.inner.parts.board.len()).unwrap_or(u64::MAX),
+        }
+    }
+
+    /// Cluster part of shutdown: stop taking part, stop the loop, hand every partition over
+    /// and leave. Monitors are already stopped and state flushed.
+    pub(crate) async fn leave_cluster(&self) {
+        let Some(cluster) = self.cluster() else { return };
+        if let Some(task) = cluster.task.lock().unwrap_or_else(|poison| poison.into_inner()).take()
+        {
+            task.abort();
+        }
+        let leases = cluster.fences.leases();
+        if let Err(err) = cluster.coordinator.release(self.node_id(), &leases).await {
+            warn!(error = %err, "could not release leases at shutdown; they will expire");
+        }
+        for lease in &leases {
+            cluster.fences.drop_partition(lease.partition);
+        }
+        if let Err(err) = cluster.coordinator.leave(self.node_id()).await {
+            warn!(error = %err, "could not remove this node's heartbeat; it will expire");
+        }
+        if let Some(transport) = cluster.transport.get() {
+            transport.shutdown().await;
+        }
+        info!(partitions = leases.len(), "handed partitions over and left the cluster");
+    }
+}

@@ -1,0 +1,277 @@
+//! Partitions of a cluster node: adopting one (load its monitors and states, start them),
+//! stopping one (stop its monitors, write what is pending, forget them), and the periodic
+//! reconciliation that repairs lost "changed" messages and settles claims left by dead nodes.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloudroutes_engine::cluster::OpenClaim;
+use cloudroutes_engine::{
+    Event, EventKind, Method, Monitor, MonitorId, ReactionId, ReactionOutcome, Status, Timestamp,
+};
+use cloudroutes_reactions::{Effect, Incident};
+use time::OffsetDateTime;
+use tracing::{info, warn};
+
+use super::{LOAD_PAGE, Node, call};
+use crate::root::runnable;
+use crate::router::RouterMsg;
+use crate::supervisor::SupervisorMsg;
+
+/// Longest spread of the first checks of monitors that were overdue when adopted.
+const OVERDUE_SPREAD: Duration = Duration::from_secs(1);
+
+/// Returns when an adopted monitor should run first so that its schedule carries on from its
+/// last check: at `last check + interval` when that is still ahead, else soon (spread over up
+/// to a second so a mass takeover does not start every check at once). `None` (never checked)
+/// leaves the random phase.
+fn continuity_delay(last_check_at: Option<Timestamp>, interval: Duration) -> Option<Duration> {
+    let last = last_check_at?;
+    let since: Duration = (OffsetDateTime::now_utc() - last).try_into().unwrap_or(Duration::ZERO);
+    match interval.checked_sub(since) {
+        Some(ahead) if !ahead.is_zero() => Some(ahead),
+        _ => {
+            let spread = interval.min(OVERDUE_SPREAD);
+            Some(spread.mul_f64(rand::random::<f64>()))
+        }
+    }
+}
+
+impl Node {
+    /// Loads the monitors and states of `partitions` and starts them; returns how many.
+    pub(crate) async fn adopt_partitions(&self, partitions: &[u32]) -> usize {
+        let Some(cluster) = self.cluster() else { return 0 };
+        let parts = &self.inner.parts;
+        let Ok(supervisor) = self.supervisor() else { return 0 };
+        let mut count = 0;
+        for &partition in partitions {
+            let monitors = cluster.coordinator.partition_monitors(partition).await;
+            let states = cluster.coordinator.partition_states(partition).await;
+            let (monitors, states) = match (monitors, states) {
+                (Ok(monitors), Ok(states)) => (monitors, states),
+                (Err(err), _) | (_, Err(err)) => {
+                    warn!(partition, error = %err, "cannot load a partition; retrying at the next tick");
+                    cluster.fences.drop_partition(partition);
+                    continue;
+                }
+            };
+            let mut states: HashMap<MonitorId, _> = states.into_iter().collect();
+            for monitor in monitors {
+                let state = states.remove(&monitor.id).unwrap_or_default();
+                let last_check_at = state.last_check_at;
+                parts.board.upsert(Arc::new(monitor.clone()), state);
+                if let Some(mut start) = runnable(&monitor, &parts.check_context) {
+                    if let SupervisorMsg::Upsert { interval, first_delay, .. } = &mut start {
+                        *first_delay = continuity_delay(last_check_at, *interval);
+                    }
+                    let _ = supervisor.cast(start);
+                }
+                count += 1;
+            }
+            cluster.running.lock().unwrap_or_else(|poison| poison.into_inner()).insert(partition);
+        }
+        count
+    }
+
+    /// Stops the monitors of `partitions` and forgets them. With `flush`, pending state is
+    /// written first (a graceful hand-over, while the leases still hold).
+    pub(crate) async fn stop_partitions(&self, partitions: &[u32], flush: bool) {
+        let Some(cluster) = self.cluster() else { return };
+        let parts = &self.inner.parts;
+        let set: HashSet<u32> = partitions.iter().copied().collect();
+        let ids: Vec<MonitorId> = parts
+            .board
+            .monitors()
+            .iter()
+            .map(|monitor| monitor.id.clone())
+            .filter(|id| set.contains(&cluster.partition_of(id)))
+            .collect();
+        if let Ok(supervisor) = self.supervisor() {
+            let _ = call(&supervisor, |port| SupervisorMsg::RemoveMany(ids.clone(), port)).await;
+        }
+        if flush {
+            for router in parts.routers().all() {
+                let _ = call(&router, RouterMsg::Flush).await;
+            }
+        }
+        for id in &ids {
+            parts.board.remove(id);
+            if let Some(router) = parts.routers().for_monitor(id) {
+                let _ = call(&router, |port| RouterMsg::Forget(id.clone(), port)).await;
+            }
+        }
+        let mut running = cluster.running.lock().unwrap_or_else(|poison| poison.into_inner());
+        for partition in partitions {
+            running.remove(partition);
+        }
+    }
+
+    /// Compares what runs here with the store and repairs differences: reactions added,
+    /// changed or deleted elsewhere; monitors of held partitions created, changed or deleted
+    /// elsewhere; and claims that dead nodes left without an outcome.
+    pub(crate) async fn reconcile(&self) {
+        if let Err(err) = self.reconcile_reactions().await {
+            warn!(error = %err, "reconciliation could not read reactions");
+        }
+        let Some(cluster) = self.cluster() else { return };
+        let mut repaired = 0;
+        for partition in cluster.running() {
+            if !cluster.runs(partition) {
+                continue;
+            }
+            match cluster.coordinator.partition_monitors(partition).await {
+                Ok(stored) => repaired += self.reconcile_partition(partition, stored).await,
+                Err(err) => {
+                    warn!(partition, error = %err, "reconciliation could not read a partition")
+                }
+            }
+            match cluster.coordinator.open_claims(partition).await {
+                Ok(claims) => self.settle_abandoned(claims).await,
+                Err(err) => warn!(partition, error = %err, "reconciliation could not read claims"),
+            }
+        }
+        if repaired > 0 {
+            info!(repaired, "reconciliation repaired monitors that missed a change message");
+        }
+    }
+
+    async fn reconcile_reactions(&self) -> Result<(), crate::NodeError> {
+        let parts = &self.inner.parts;
+        let mut after: Option<ReactionId> = None;
+        let mut seen = HashSet::new();
+        loop {
+            let page = parts.store.list_reactions(after.as_ref(), LOAD_PAGE).await?;
+            for reaction in &page {
+                seen.insert(reaction.id.clone());
+                if parts.book.get(&reaction.id).is_some_and(|loaded| loaded.def == *reaction) {
+                    continue;
+                }
+                if let Ok(loaded) = self.build_reaction(reaction.clone()) {
+                    parts.book.insert(loaded);
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == LOAD_PAGE => after = Some(last.id.clone()),
+                _ => break,
+            }
+        }
+        for id in parts.book.ids() {
+            if !seen.contains(&id) {
+                parts.book.remove(&id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings one held partition's running monitors in line with `stored`; returns how many
+    /// monitors needed a repair.
+    async fn reconcile_partition(&self, partition: u32, stored: Vec<Monitor>) -> usize {
+        let Some(cluster) = self.cluster() else { return 0 };
+        let parts = &self.inner.parts;
+        let mut repaired = 0;
+        let stored_ids: HashSet<MonitorId> = stored.iter().map(|m| m.id.clone()).collect();
+        for monitor in stored {
+            let current = parts.board.get(&monitor.id).map(|entry| entry.monitor);
+            if current.as_deref() != Some(&monitor) {
+                repaired += 1;
+                self.apply_monitor(monitor).await;
+            }
+        }
+        let gone: Vec<MonitorId> = parts
+            .board
+            .monitors()
+            .iter()
+            .map(|m| m.id.clone())
+            .filter(|id| cluster.partition_of(id) == partition && !stored_ids.contains(id))
+            .collect();
+        for id in gone {
+            repaired += 1;
+            self.forget_monitor(&id).await;
+        }
+        repaired
+    }
+
+    /// Settles claims that were taken and never closed: the node that took them is gone, or
+    /// they are older than any reaction run can last. Idempotent reactions run again under
+    /// the same key; destructive ones never do, and the history says so.
+    async fn settle_abandoned(&self, claims: Vec<OpenClaim>) {
+        let Some(cluster) = self.cluster() else { return };
+        let alive: HashSet<String> = {
+            let members = cluster.members.read().unwrap_or_else(|poison| poison.into_inner());
+            members.iter().map(|m| m.id.clone()).collect()
+        };
+        let config = &self.inner.config;
+        let bound =
+            Duration::from_millis(config.engine.reaction_timeout_ms + config.cluster.lease_ms);
+        let now = OffsetDateTime::now_utc();
+        for claim in claims {
+            let age = (now - claim.at).try_into().unwrap_or(Duration::ZERO);
+            let abandoned =
+                (claim.node != self.node_id() && !alive.contains(&claim.node)) || age > bound;
+            if abandoned {
+                self.settle_claim(claim).await;
+            }
+        }
+    }
+
+    async fn settle_claim(&self, claim: OpenClaim) {
+        let parts = &self.inner.parts;
+        let reaction = parts.book.get(&claim.reaction_id);
+        let retry = !claim.destructive
+            && reaction.as_ref().is_some_and(|r| r.runner.effect() == Effect::Idempotent);
+        match (retry, reaction) {
+            (true, Some(reaction)) => {
+                let entry = parts.board.get(&claim.monitor_id);
+                let recovery = claim.key.contains(":recovery:");
+                let incident = Incident {
+                    monitor_id: claim.monitor_id.clone(),
+                    monitor_name: entry
+                        .as_ref()
+                        .map(|e| e.monitor.name.clone())
+                        .unwrap_or_default(),
+                    reaction_id: claim.reaction_id.clone(),
+                    reaction_name: reaction.def.name.clone(),
+                    status: if recovery { Status::Healthy } else { Status::Failed },
+                    episode: claim.episode,
+                    reason: format!(
+                        "retrying a firing node {} claimed and left without an outcome",
+                        claim.node
+                    ),
+                    method: Method::Automatic,
+                    at: claim.at,
+                    idempotency_key: claim.key.clone(),
+                    node: self.node_id().to_owned(),
+                };
+                info!(key = %claim.key, from = %claim.node, "retrying an abandoned idempotent firing");
+                parts.firing.spawn(reaction, incident);
+            }
+            (_, reaction) => {
+                let kind = reaction.as_ref().map_or("unknown", |r| r.runner.kind());
+                let detail = format!(
+                    "not retried: node {} claimed this firing (epoch {}) at {} and stopped before \
+                     recording an outcome; a destructive reaction never runs twice by itself, \
+                     so check the target",
+                    claim.node, claim.epoch, claim.at
+                );
+                warn!(key = %claim.key, from = %claim.node, "abandoned destructive firing not retried");
+                let event = Event::new(
+                    claim.monitor_id.clone(),
+                    OffsetDateTime::now_utc(),
+                    EventKind::Reaction {
+                        reaction_id: claim.reaction_id.clone(),
+                        reaction_type: kind.to_owned(),
+                        outcome: ReactionOutcome::Skipped,
+                        episode: claim.episode,
+                        detail,
+                        node: self.node_id().to_owned(),
+                        claim: Some(claim.key.clone()),
+                    },
+                );
+                if let Err(err) = parts.store.append_events(&[event]).await {
+                    warn!(key = %claim.key, error = %err, "could not settle an abandoned claim");
+                }
+            }
+        }
+    }
+}

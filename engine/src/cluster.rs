@@ -1,0 +1,199 @@
+//! Cluster coordination: membership, partition leases with fencing epochs, and reaction
+//! claims. Liveness and ownership live in the shared store (Redis), never in the transport.
+//!
+//! The [`Coordinator`] trait is what the actors' membership and ownership loops call; the
+//! Redis backend ([`crate::store::redis::RedisStore`]) implements it next to [`crate::Store`].
+//! [`Fences`] is the node's local view of the leases it holds, timed on the monotonic clock:
+//! a partition whose lease was last renewed longer ago than `fence_after` is fenced off
+//! locally (no write is even attempted) well before the lease can expire in Redis.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::StoreError;
+use crate::model::{Monitor, MonitorId, MonitorState, ReactionId, Timestamp};
+
+/// A node as it registers itself in the store (its heartbeat record).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Node id.
+    pub id: String,
+    /// Address of its HTTP API.
+    pub http_addr: String,
+    /// Address of its cluster transport, when it has one.
+    pub cluster_addr: Option<String>,
+    /// Failure zone.
+    pub zone: String,
+    /// When the node process started.
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: Timestamp,
+    /// When it last refreshed its heartbeat.
+    #[serde(with = "time::serde::rfc3339")]
+    pub heartbeat_at: Timestamp,
+    /// Partitions whose lease it holds.
+    pub partitions: u32,
+    /// Monitors it runs.
+    pub monitors: u64,
+}
+
+/// A partition lease this node holds: the partition and the fencing epoch it was granted at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Lease {
+    /// The partition.
+    pub partition: u32,
+    /// The fencing epoch (from the partition's counter; only grows).
+    pub epoch: u64,
+}
+
+/// The answer to a lease acquisition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Acquired {
+    /// The lease is ours at `epoch`. `previous` names the node that held it last (`None` when
+    /// the lease was free or had expired with no record), so the caller knows whether the
+    /// partition changed hands.
+    Granted {
+        /// The new fencing epoch.
+        epoch: u64,
+        /// The previous holder and its epoch, when the lease key still named one.
+        previous: Option<(String, u64)>,
+    },
+    /// Another node holds it.
+    HeldBy {
+        /// The holder.
+        node: String,
+        /// Its epoch.
+        epoch: u64,
+    },
+}
+
+/// A claim a node took before running a reaction and left without an outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenClaim {
+    /// The firing key, `monitor:reaction:episode:phase:window`.
+    pub key: String,
+    /// The monitor.
+    pub monitor_id: MonitorId,
+    /// The reaction.
+    pub reaction_id: ReactionId,
+    /// The episode it answered.
+    pub episode: u64,
+    /// Whether the reaction is destructive.
+    pub destructive: bool,
+    /// Node that took it.
+    pub node: String,
+    /// Fencing epoch it was taken under.
+    pub epoch: u64,
+    /// When it was taken.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: Timestamp,
+}
+
+/// Coordination through the shared store.
+#[async_trait]
+pub trait Coordinator: Send + Sync + 'static {
+    /// Registers or refreshes this node's heartbeat record; it disappears after `ttl`
+    /// without a refresh.
+    async fn heartbeat(&self, member: &Member, ttl: Duration) -> Result<(), StoreError>;
+    /// Returns the live members (those whose heartbeat has not expired), sorted by id.
+    async fn members(&self) -> Result<Vec<Member>, StoreError>;
+    /// Removes this node's heartbeat record at once (graceful shutdown).
+    async fn leave(&self, node: &str) -> Result<(), StoreError>;
+    /// Marks a node as draining (its partitions move away) or clears the mark.
+    async fn set_draining(&self, node: &str, draining: bool) -> Result<(), StoreError>;
+    /// Returns the ids of draining nodes.
+    async fn draining(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Acquires each partition's lease for `node` for `ttl`, with a new epoch from the
+    /// partition's counter, unless another node holds it. A lease `node` already holds is
+    /// taken again at a new epoch too (use [`Coordinator::renew`] to keep one).
+    async fn acquire(
+        &self,
+        node: &str,
+        partitions: &[u32],
+        ttl: Duration,
+    ) -> Result<Vec<(u32, Acquired)>, StoreError>;
+    /// Extends leases `node` holds at exactly these epochs; returns, per lease, whether it
+    /// still held it (a lease lost to expiry or another node is not renewed).
+    async fn renew(
+        &self,
+        node: &str,
+        leases: &[Lease],
+        ttl: Duration,
+    ) -> Result<Vec<(Lease, bool)>, StoreError>;
+    /// Releases leases `node` holds at exactly these epochs (others are left alone).
+    async fn release(&self, node: &str, leases: &[Lease]) -> Result<(), StoreError>;
+    /// Returns every held lease: partition, holder, epoch.
+    async fn holders(&self) -> Result<Vec<(u32, String, u64)>, StoreError>;
+
+    /// Returns the monitor definitions of one partition.
+    async fn partition_monitors(&self, partition: u32) -> Result<Vec<Monitor>, StoreError>;
+    /// Returns the persisted states of one partition's monitors.
+    async fn partition_states(
+        &self,
+        partition: u32,
+    ) -> Result<Vec<(MonitorId, MonitorState)>, StoreError>;
+    /// Returns the claims of one partition that have no outcome yet.
+    async fn open_claims(&self, partition: u32) -> Result<Vec<OpenClaim>, StoreError>;
+
+    /// Returns the store server's identity (Redis `run_id`); it changes when the server
+    /// restarts.
+    async fn server_id(&self) -> Result<String, StoreError>;
+}
+
+/// The leases this node holds, as its local clock sees them.
+#[derive(Debug)]
+pub struct Fences {
+    held: RwLock<HashMap<u32, (u64, Instant)>>,
+    fence_after: Duration,
+}
+
+impl Fences {
+    /// Creates an empty table; a lease counts as held for `fence_after` after its last good
+    /// renewal.
+    pub fn new(fence_after: Duration) -> Self {
+        Self { held: RwLock::new(HashMap::new()), fence_after }
+    }
+
+    /// Records that `lease` was granted or renewed by a request sent at `sent` (the
+    /// instant before the request left, so the local bound is conservative).
+    pub fn hold(&self, lease: Lease, sent: Instant) {
+        let mut held = self.held.write().unwrap_or_else(|poison| poison.into_inner());
+        held.insert(lease.partition, (lease.epoch, sent));
+    }
+
+    /// Forgets a partition (released, lost, or fenced).
+    pub fn drop_partition(&self, partition: u32) {
+        let mut held = self.held.write().unwrap_or_else(|poison| poison.into_inner());
+        held.remove(&partition);
+    }
+
+    /// Returns the epoch this node may write `partition` with, or `None` when it does not
+    /// hold the lease or its last renewal is older than `fence_after`.
+    pub fn epoch(&self, partition: u32) -> Option<u64> {
+        let held = self.held.read().unwrap_or_else(|poison| poison.into_inner());
+        let (epoch, renewed) = held.get(&partition)?;
+        (renewed.elapsed() < self.fence_after).then_some(*epoch)
+    }
+
+    /// Returns every lease recorded (fenced or not).
+    pub fn leases(&self) -> Vec<Lease> {
+        let held = self.held.read().unwrap_or_else(|poison| poison.into_inner());
+        let mut leases: Vec<Lease> =
+            held.iter().map(|(p, (epoch, _))| Lease { partition: *p, epoch: *epoch }).collect();
+        leases.sort_by_key(|lease| lease.partition);
+        leases
+    }
+
+    /// Returns the partitions recorded whose last renewal is older than `fence_after`.
+    pub fn expired(&self) -> Vec<u32> {
+        let held = self.held.read().unwrap_or_else(|poison| poison.into_inner());
+        held.iter()
+            .filter(|(_, (_, renewed))| renewed.elapsed() >= self.fence_after)
+            .map(|(p, _)| *p)
+            .collect()
+    }
+}

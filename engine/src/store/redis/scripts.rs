@@ -1,0 +1,201 @@
+//! The Lua scripts, each atomic on one hash-tag slot.
+//!
+//! They run with EVALSHA; a NOSCRIPT answer (after a Redis restart or `SCRIPT FLUSH`) makes
+//! the caller load them and resend the refused commands (see `wire.rs`).
+
+use std::sync::LazyLock;
+
+/// A Lua script with its SHA1 (from [`redis::Script`]).
+pub(super) struct LuaScript {
+    /// The Lua source, sent with `SCRIPT LOAD` at connect time and on NOSCRIPT.
+    code: &'static str,
+    /// The client's script handle, which knows the SHA1.
+    script: ::redis::Script,
+}
+
+impl LuaScript {
+    fn new(code: &'static str) -> Self {
+        Self { code, script: ::redis::Script::new(code) }
+    }
+
+    /// Returns an `EVALSHA` command with `keys`; the caller appends the arguments.
+    pub(super) fn evalsha(&self, keys: &[String]) -> ::redis::Cmd {
+        let mut cmd = ::redis::cmd("EVALSHA");
+        cmd.arg(self.script.get_hash()).arg(keys.len()).arg(keys);
+        cmd
+    }
+
+    /// Returns the `SCRIPT LOAD` command of this script.
+    pub(super) fn load_cmd(&self) -> ::redis::Cmd {
+        let mut cmd = ::redis::cmd("SCRIPT");
+        cmd.arg("LOAD").arg(self.code);
+        cmd
+    }
+}
+
+/// The fenced write of one partition's share of a batch.
+///
+/// KEYS: 1 lease, 2 ids set, 3 state hash, 4 open-claims set, then per item: its event list
+/// (only when it has events), one claim key per claim, one claim key per close.
+/// ARGV: 1 expected lease value `node|epoch`, 2 index of the last event kept (history bound
+/// minus one), 3 claim ttl (ms), 4 item count,
+/// then per item: monitor id, state record (`""` for none), event count, event records…,
+/// claim count, (claim name, claim record)…, close count, (claim name, outcome)….
+/// Returns `{1, taken claim names}` when written, `{0, {}}` when the lease is not held at that
+/// epoch (then nothing at all is written). Items of monitors missing from the ids set are
+/// skipped whole (a deleted monitor is never resurrected).
+pub(super) static FENCED_WRITE: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
+        r#"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return {0, {}}
+end
+local claim_ttl = ARGV[3]
+local a, k = 5, 5 -- next ARGV, next KEYS
+local taken = {}
+for _ = 1, tonumber(ARGV[4]) do
+  local monitor, state, n_events = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
+  a = a + 3
+  local exists = redis.call('SISMEMBER', KEYS[2], monitor) == 1
+  if exists and state ~= '' then
+    redis.call('HSET', KEYS[3], monitor, state)
+  end
+  if n_events > 0 then
+    local list = KEYS[k]
+    k = k + 1
+    if exists then
+      -- LPUSH in order: the last event of the batch ends up first (newest first).
+      for i = 0, n_events - 1 do
+        redis.call('LPUSH', list, ARGV[a + i])
+      end
+      redis.call('LTRIM', list, 0, ARGV[2])
+    end
+    a = a + n_events
+  end
+  local n_claims = tonumber(ARGV[a])
+  a = a + 1
+  for _ = 1, n_claims do
+    local key, name, record = KEYS[k], ARGV[a], ARGV[a + 1]
+    k, a = k + 1, a + 2
+    if exists then
+      -- The claim itself: taken at most once, whatever its outcome (SET NX semantics).
+      if redis.call('EXISTS', key) == 1 then
+        taken[#taken + 1] = name
+      else
+        redis.call('HSET', key, 'record', record)
+        redis.call('PEXPIRE', key, claim_ttl)
+        redis.call('SADD', KEYS[4], name)
+      end
+    end
+  end
+  local n_closes = tonumber(ARGV[a])
+  a = a + 1
+  for _ = 1, n_closes do
+    local key, name, outcome = KEYS[k], ARGV[a], ARGV[a + 1]
+    k, a = k + 1, a + 2
+    if exists then
+      -- Settle it but keep the hash, so the claim key stays taken until it expires.
+      redis.call('HSET', key, 'outcome', outcome)
+      redis.call('PEXPIRE', key, claim_ttl)
+      redis.call('SREM', KEYS[4], name)
+    end
+  end
+end
+return {1, taken}
+"#,
+    )
+});
+
+/// Removes a monitor's partition data: ids entry, state, events and open claims.
+///
+/// KEYS: 1 ids set, 2 state hash, 3 event list, 4 open-claims set. ARGV: 1 monitor id,
+/// 2 claim key prefix. The open claims' record keys are built from the prefix; they carry the
+/// same hash tag, so they live in the same slot.
+pub(super) static DELETE_MONITOR_DATA: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
+        r#"
+local monitor = ARGV[1]
+redis.call('SREM', KEYS[1], monitor)
+redis.call('HDEL', KEYS[2], monitor)
+redis.call('DEL', KEYS[3])
+local mine = monitor .. ':'
+for _, name in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  if string.sub(name, 1, #mine) == mine then
+    redis.call('DEL', ARGV[2] .. name)
+    redis.call('SREM', KEYS[4], name)
+  end
+end
+return 1
+"#,
+    )
+});
+
+/// One page of definitions, ordered by id.
+///
+/// KEYS: 1 id index (sorted set, score 0), 2 record hash. ARGV: 1 ZRANGEBYLEX minimum (`-` or
+/// `(after`), 2 limit. Returns `{ids, records}`; a record missing from the hash is nil.
+pub(super) static LIST_PAGE: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
+        r#"
+local ids = redis.call('ZRANGEBYLEX', KEYS[1], ARGV[1], '+', 'LIMIT', 0, tonumber(ARGV[2]))
+if #ids == 0 then
+  return {{}, {}}
+end
+return {ids, redis.call('HMGET', KEYS[2], unpack(ids))}
+"#,
+    )
+});
+
+/// Acquires a partition lease.
+///
+/// KEYS: 1 lease, 2 epoch counter. ARGV: 1 node, 2 ttl (ms). Returns `{'held', value}` when
+/// another node holds it (or the value is unreadable), else takes a new epoch and returns
+/// `{'granted', epoch, previous value or ''}`.
+pub(super) static ACQUIRE: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
+        r#"
+local current = redis.call('GET', KEYS[1])
+if current then
+  local holder = string.match(current, '^(.*)|%d+$')
+  if holder ~= ARGV[1] then
+    return {'held', current}
+  end
+end
+local epoch = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. '|' .. epoch, 'PX', ARGV[2])
+return {'granted', tostring(epoch), current or ''}
+"#,
+    )
+});
+
+/// Extends a lease only if it still holds exactly ARGV[1] (`node|epoch`) for ARGV[2] ms.
+/// Returns 1 when renewed, 0 otherwise.
+pub(super) static RENEW: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
+        r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"#,
+    )
+});
+
+/// Deletes a lease only if it still holds exactly ARGV[1] (`node|epoch`). Returns 1 when
+/// released, 0 otherwise.
+pub(super) static RELEASE: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
+        r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"#,
+    )
+});
+
+/// Returns every script, to load them at connect time (so the first calls need no NOSCRIPT
+/// round trip).
+pub(super) fn all() -> [&'static LuaScript; 6] {
+    [&FENCED_WRITE, &DELETE_MONITOR_DATA, &LIST_PAGE, &ACQUIRE, &RENEW, &RELEASE]
+}

@@ -1,0 +1,227 @@
+//! `cloudroutes node`: run one node.
+//!
+//! Startup order: config (file < environment < flags), logging, the store (embedded, or Redis
+//! for a cluster), the node's actors (a single node loads every monitor; a cluster member takes
+//! its share of the partitions), the cluster transport, then the HTTP API. Shutdown on
+//! SIGTERM/SIGINT runs the other way: stop taking requests, stop monitors, flush state, wait for
+//! running reactions, hand partitions over, exit 0.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use cloudroutes_actors::cluster::transport::{TlsFiles, Transport, TransportConfig};
+use cloudroutes_actors::{ClusterSetup, Node};
+use cloudroutes_engine::Store;
+use cloudroutes_engine::cluster::Fences;
+use cloudroutes_engine::config::{FlagOverrides, NodeConfig};
+use cloudroutes_engine::store::embedded::EmbeddedStore;
+use cloudroutes_engine::store::redis::{RedisOptions, RedisStore};
+use cloudroutes_http::{ApiState, Auth};
+
+use crate::NodeArgs;
+
+/// Runs a node until SIGTERM or SIGINT.
+pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
+    // Before anything can report ready: a SIGTERM from then on always means a clean shutdown.
+    let signals = Signals::install()?;
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let flags =
+        FlagOverrides { http_addr: args.http, data_dir: args.data_dir, node_id: args.node_id };
+    let mut config =
+        NodeConfig::load(args.config.as_deref(), &env, &flags).context("loading config")?;
+    init_logging();
+    let data_dir = config.node.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating data directory {}", data_dir.display()))?;
+    let node_id = node_id(&config, &data_dir)?;
+    let (token, token_is_new) = admin_token(&data_dir)?;
+    let listener = tokio::net::TcpListener::bind(config.http.addr)
+        .await
+        .with_context(|| format!("binding the HTTP API to {}", config.http.addr))?;
+    let addr = listener.local_addr().context("reading the bound address")?;
+    // Peers learn the address actually bound (port 0 picks one).
+    config.http.addr = addr;
+    let node = start_node(&config, &node_id).await?;
+    let public_url = config
+        .http
+        .public_url
+        .clone()
+        .unwrap_or_else(|| cloudroutes_http::default_public_url(addr));
+    let api = ApiState {
+        node: node.clone(),
+        auth: Auth::new(token.clone()),
+        body_limit: config.http.body_limit_bytes,
+        public_url: public_url.clone(),
+    };
+
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "CloudRoutes node {node_id} is up (data in {})", data_dir.display())?;
+    writeln!(out, "  dashboard: {public_url}/")?;
+    writeln!(out, "  API:       {public_url}/api/v1  (send `Authorization: Bearer TOKEN`)")?;
+    if token_is_new {
+        writeln!(
+            out,
+            "  admin token (shown once, kept in {}): {token}",
+            data_dir.join("admin.token").display()
+        )?;
+    } else if std::env::var_os("CLOUDROUTES_ADMIN_TOKEN").is_some() {
+        writeln!(out, "  admin token: from CLOUDROUTES_ADMIN_TOKEN")?;
+    } else {
+        writeln!(out, "  admin token: in {}", data_dir.join("admin.token").display())?;
+    }
+    drop(out);
+
+    let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(cloudroutes_http::serve(api, listener, async {
+        let _ = http_stopped.await;
+    }));
+    signals.wait().await;
+    tracing::info!("shutting down: no new requests, stopping monitors, flushing state");
+    let _ = stop_http.send(());
+    let _ = server.await;
+    node.shutdown().await;
+    Ok(())
+}
+
+/// Opens the store and starts the node: alone on the embedded store, or as a cluster member on
+/// Redis with its transport when `cluster.addr` is set.
+async fn start_node(config: &NodeConfig, node_id: &str) -> anyhow::Result<Node> {
+    if config.is_embedded() {
+        let store = EmbeddedStore::open_with_cache(
+            &config.embedded_store_path(),
+            config.engine.history_max_events,
+            config.store.cache_mb.saturating_mul(1024 * 1024),
+        )
+        .context("opening the embedded store")?;
+        return Node::start(config.clone(), node_id.to_owned(), Arc::new(store))
+            .await
+            .context("starting the node");
+    }
+    let cluster = &config.cluster;
+    let fences = Arc::new(Fences::new(Duration::from_millis(cluster.fence_ms)));
+    let options = RedisOptions {
+        node_id: node_id.to_owned(),
+        partitions: cluster.partitions,
+        history_max_events: config.engine.history_max_events,
+        response_timeout: Duration::from_millis(cluster.redis_timeout_ms),
+    };
+    let redis =
+        RedisStore::connect(&config.store.url, options, Arc::clone(&fences)).await.with_context(
+            || format!("connecting to the Redis store at {}", redact_url(&config.store.url)),
+        )?;
+    let redis = Arc::new(redis);
+    let store: Arc<dyn Store> = redis.clone();
+    let setup = ClusterSetup { coordinator: redis, fences };
+    let node = Node::start_cluster(config.clone(), node_id.to_owned(), store, setup)
+        .await
+        .context("starting the node")?;
+    if let Some(listen) = &cluster.addr {
+        let cookie = cluster.cookie.as_ref().map(|c| c.expose().to_owned()).unwrap_or_default();
+        let tls = match (&cluster.tls_cert, &cluster.tls_key) {
+            (Some(cert), Some(key)) => {
+                Some(TlsFiles { cert: cert.clone(), key: key.clone(), ca: cluster.tls_ca.clone() })
+            }
+            _ => None,
+        };
+        let transport_config =
+            TransportConfig { node_id: node_id.to_owned(), listen: listen.clone(), cookie, tls };
+        let transport = Transport::start(transport_config, node.inbox())
+            .await
+            .with_context(|| format!("starting the cluster transport on {listen}"))?;
+        node.attach_transport(transport);
+    }
+    Ok(node)
+}
+
+/// Returns a Redis URL without its password, for messages.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn init_logging() {
+    let filter = std::env::var("CLOUDROUTES_LOG").unwrap_or_else(|_| "info,warp=warn".into());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// SIGTERM and SIGINT, caught from the start so neither ever kills the node uncleanly.
+struct Signals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            terminate: signal(SignalKind::terminate()).context("installing the SIGTERM handler")?,
+            interrupt: signal(SignalKind::interrupt()).context("installing the SIGINT handler")?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.terminate.recv() => {}
+            _ = self.interrupt.recv() => {}
+        }
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    (0..bytes).map(|_| format!("{:02x}", rand::random::<u8>())).collect()
+}
+
+/// Returns the node id: from config, else from `DATA_DIR/node.id`, else a new one kept there.
+fn node_id(config: &NodeConfig, data_dir: &Path) -> anyhow::Result<String> {
+    if let Some(id) = &config.node.id {
+        return Ok(id.clone());
+    }
+    let path = data_dir.join("node.id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim();
+        if !id.is_empty() {
+            return Ok(id.to_owned());
+        }
+    }
+    let id = format!("node-{}", random_hex(4));
+    std::fs::write(&path, &id).with_context(|| format!("writing {}", path.display()))?;
+    Ok(id)
+}
+
+/// Returns the admin token and whether it was just generated (API.md, "Auth").
+fn admin_token(data_dir: &Path) -> anyhow::Result<(String, bool)> {
+    if let Ok(token) = std::env::var("CLOUDROUTES_ADMIN_TOKEN") {
+        if token.trim().len() < 16 {
+            bail!("CLOUDROUTES_ADMIN_TOKEN must be at least 16 characters");
+        }
+        return Ok((token.trim().to_owned(), false));
+    }
+    let path = data_dir.join("admin.token");
+    match std::fs::read_to_string(&path) {
+        Ok(token) if !token.trim().is_empty() => return Ok((token.trim().to_owned(), false)),
+        Ok(_) => bail!("{} is empty; delete it to generate a new token", path.display()),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error).with_context(|| format!("reading {}", path.display())),
+    }
+    let token = random_hex(32);
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    file.write_all(token.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    file.sync_all().with_context(|| format!("syncing {}", path.display()))?;
+    Ok((token, true))
+}

@@ -1,0 +1,327 @@
+//! Cluster mode end to end: a real `redis-server` and several node processes on loopback.
+//! Nodes share the monitors, a killed or frozen node's monitors move to the survivors, no
+//! reaction fires twice or goes missing, and any node answers the whole API.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::common::cluster::{Probe, TAKEOVER_BOUND, TestCluster, probe_monitors, worst_gap};
+use crate::common::{Node, Receiver, Recorded, parse_time, secs, wait_until, webhook_reaction};
+
+/// Requests to `/hook` counted by their `Idempotency-Key` (monitor:reaction:episode:phase:window).
+fn calls_per_key(requests: &[Recorded]) -> HashMap<String, usize> {
+    let mut per_key = HashMap::new();
+    for request in requests {
+        let key = request.header("idempotency-key").unwrap_or("missing").to_owned();
+        *per_key.entry(key).or_insert(0) += 1;
+    }
+    per_key
+}
+
+#[track_caller]
+fn assert_each_once(requests: &[Recorded], expected_keys: usize) {
+    let per_key = calls_per_key(requests);
+    let repeated: Vec<_> = per_key.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(repeated.is_empty(), "firings that reached the sink more than once: {repeated:?}");
+    assert_eq!(per_key.len(), expected_keys, "one call per firing; got keys {:?}", per_key.keys());
+}
+
+fn paths(count: usize) -> Vec<String> {
+    (0..count).map(|i| format!("/m/{i}")).collect()
+}
+
+async fn wait_all_checked(probe: &Probe, paths: &[String], since: Instant, timeout: Duration) {
+    wait_until(timeout, "every monitor checked", || async {
+        let hits = probe.all_hits();
+        paths.iter().all(|p| hits.get(p).is_some_and(|h| h.iter().any(|t| *t >= since)))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_moves_monitors_to_survivors_and_fires_each_reaction_once() {
+    const COUNT: usize = 1_500;
+    const INTERVAL: u64 = 3;
+    let mut cluster = TestCluster::start(3).await;
+    let probe = Probe::start().await;
+    let sink = Receiver::start().await;
+    let hook = webhook_reaction(cluster.node(0), &sink, "/hook", 1, 0, "failed").await;
+    let failing: Vec<usize> = (0..COUNT).step_by(50).collect();
+    for i in &failing {
+        probe.set_failing(&format!("/m/{i}"), true);
+    }
+    let nodes: Vec<&Node> = cluster.nodes.iter().collect();
+    probe_monitors(&nodes, &probe, COUNT, INTERVAL as u32, &[&hook]).await;
+    let paths = paths(COUNT);
+    wait_all_checked(&probe, &paths, Instant::now() - secs(60), secs(30)).await;
+    sink.wait_count_to("/hook", failing.len(), secs(30)).await;
+    let view = cluster.view(1).await;
+    for node in view["nodes"].as_array().expect("nodes") {
+        assert!(node["monitors"].as_u64() > Some(0), "every node runs a share: {view}");
+    }
+
+    // Outcomes are recorded; now one node dies without a word.
+    tokio::time::sleep(secs(1)).await;
+    let killed_at = Instant::now();
+    cluster.nodes[2].kill().await;
+    cluster.wait_held_by(0, &["node-1", "node-2"], secs(20)).await;
+    tokio::time::sleep(secs(2 * INTERVAL)).await;
+    let (path, gap) = worst_gap(&probe.all_hits(), &paths, killed_at, Instant::now());
+    let bound = secs(INTERVAL) + TAKEOVER_BOUND + secs(1);
+    assert!(gap <= bound, "{path} went {gap:?} without a check (bound {bound:?})");
+    assert_each_once(&sink.requests_to("/hook"), failing.len());
+
+    // A new episode after the takeover fires once more per monitor, on the survivors.
+    for i in &failing {
+        probe.set_failing(&format!("/m/{i}"), false);
+    }
+    tokio::time::sleep(secs(2 * INTERVAL + 1)).await;
+    for i in &failing {
+        probe.set_failing(&format!("/m/{i}"), true);
+    }
+    sink.wait_count_to("/hook", 2 * failing.len(), secs(30)).await;
+    tokio::time::sleep(secs(INTERVAL)).await;
+    let requests = sink.requests_to("/hook");
+    assert_each_once(&requests, 2 * failing.len());
+    let late = &requests[failing.len()..];
+    assert!(late.iter().all(|r| r.body["node"] != "node-3"), "the dead node fired nothing");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_node_is_fenced_off_and_rejoins_cleanly() {
+    const COUNT: usize = 300;
+    let cluster = TestCluster::start(3).await;
+    let probe = Probe::start().await;
+    let sink = Receiver::start().await;
+    let hook = webhook_reaction(cluster.node(0), &sink, "/hook", 1, 0, "failed").await;
+    let ids = probe_monitors(&[cluster.node(0)], &probe, COUNT, 1, &[&hook]).await;
+    let paths = paths(COUNT);
+    wait_all_checked(&probe, &paths, Instant::now() - secs(60), secs(30)).await;
+    tokio::time::sleep(secs(2)).await;
+    // The monitors node-3 runs.
+    let mut frozen_ones = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        if cluster.node(0).state(id).await["owner"] == "node-3" {
+            frozen_ones.push((i, id.clone()));
+        }
+    }
+    assert!(!frozen_ones.is_empty(), "node-3 runs some monitors");
+
+    cluster.node(2).suspend();
+    cluster.wait_held_by(0, &["node-1", "node-2"], secs(20)).await;
+    // Its monitors fail while it sleeps: the survivors react.
+    let failing: Vec<usize> = frozen_ones.iter().take(10).map(|(i, _)| *i).collect();
+    for i in &failing {
+        probe.set_failing(&format!("/m/{i}"), true);
+    }
+    sink.wait_count_to("/hook", failing.len(), secs(20)).await;
+    let woke_at = SystemTime::now();
+    cluster.node(2).resume();
+    // It wakes with overdue timers and stale leases: everything it tries must be refused.
+    tokio::time::sleep(secs(4)).await;
+    let requests = sink.requests_to("/hook");
+    let by_node_3: Vec<&str> = requests
+        .iter()
+        .filter(|r| r.body["node"] == "node-3")
+        .filter_map(|r| r.header("idempotency-key"))
+        .collect();
+    assert!(by_node_3.is_empty(), "a fenced node fired reactions after waking: {by_node_3:?}");
+    assert_each_once(&requests, failing.len());
+    for (_, id) in &frozen_ones {
+        for event in cluster.node(0).events(id).await {
+            let at = parse_time(event["at"].as_str().expect("at"));
+            assert!(
+                !(event["node"] == "node-3" && at > woke_at),
+                "a fenced node wrote history after waking: {event}"
+            );
+        }
+    }
+    // And it takes its share again.
+    cluster.wait_held_by(0, &["node-1", "node-2", "node-3"], secs(20)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_restart_loses_no_monitor_and_repeats_no_reaction() {
+    const COUNT: usize = 600;
+    let mut cluster = TestCluster::start(3).await;
+    let probe = Probe::start().await;
+    let sink = Receiver::start().await;
+    let hook = webhook_reaction(cluster.node(0), &sink, "/hook", 1, 0, "failed").await;
+    let failing: Vec<usize> = (0..COUNT).step_by(30).collect();
+    for i in &failing {
+        probe.set_failing(&format!("/m/{i}"), true);
+    }
+    let nodes: Vec<&Node> = cluster.nodes.iter().collect();
+    probe_monitors(&nodes, &probe, COUNT, 2, &[&hook]).await;
+    let paths = paths(COUNT);
+    wait_all_checked(&probe, &paths, Instant::now() - secs(60), secs(30)).await;
+    sink.wait_count_to("/hook", failing.len(), secs(30)).await;
+
+    for i in 0..3 {
+        cluster.nodes[i].stop().await;
+        cluster.nodes[i].start_again().await;
+        cluster.wait_balanced().await;
+    }
+    let after = Instant::now();
+    wait_all_checked(&probe, &paths, after, secs(30)).await;
+    let (status, page) = cluster.node(1).get("/monitors?limit=1000").await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(COUNT), "no monitor lost");
+    tokio::time::sleep(secs(2)).await;
+    assert_each_once(&sink.requests_to("/hook"), failing.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_outage_holds_reactions_keeps_checking_and_loses_nothing() {
+    const COUNT: usize = 100;
+    let mut cluster = TestCluster::start(2).await;
+    let probe = Probe::start().await;
+    let sink = Receiver::start().await;
+    let hook = webhook_reaction(cluster.node(0), &sink, "/hook", 1, 0, "failed").await;
+    let nodes: Vec<&Node> = cluster.nodes.iter().collect();
+    let ids = probe_monitors(&nodes, &probe, COUNT, 1, &[&hook]).await;
+    let paths = paths(COUNT);
+    wait_all_checked(&probe, &paths, Instant::now() - secs(60), secs(30)).await;
+
+    cluster.redis.kill().await;
+    let down_at = Instant::now();
+    let failing: Vec<usize> = (0..COUNT).step_by(10).collect();
+    for i in &failing {
+        probe.set_failing(&format!("/m/{i}"), true);
+    }
+    tokio::time::sleep(secs(5)).await;
+    // Monitoring goes on without Redis; reactions do not (nothing can be claimed).
+    let checked = paths
+        .iter()
+        .filter(|p| probe.hits(p).iter().any(|t| t.duration_since(down_at) > secs(3)))
+        .count();
+    assert!(
+        checked >= COUNT * 9 / 10,
+        "only {checked} of {COUNT} monitors checked during the outage"
+    );
+    assert_eq!(sink.count_to("/hook"), 0, "no reaction may fire while Redis is down");
+
+    cluster.redis.restart().await;
+    sink.wait_count_to("/hook", failing.len(), secs(30)).await;
+    tokio::time::sleep(secs(3)).await;
+    assert_each_once(&sink.requests_to("/hook"), failing.len());
+    // Every acknowledged definition survived (appendfsync always).
+    for id in &ids {
+        let (status, monitor) = cluster.node(1).get(&format!("/monitors/{id}")).await;
+        assert_eq!(status, 200, "monitor {id} after the Redis restart: {monitor}");
+    }
+    let _ = &mut cluster;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_node_answers_for_any_monitor() {
+    let cluster = TestCluster::start(3).await;
+    let probe = Probe::start().await;
+    let nodes: Vec<&Node> = cluster.nodes.iter().collect();
+    let ids = probe_monitors(&nodes[..1], &probe, 30, 1, &[]).await;
+    wait_all_checked(&probe, &paths(30), Instant::now() - secs(60), secs(20)).await;
+    tokio::time::sleep(secs(1)).await;
+    let mut routed = 0;
+    for id in &ids {
+        let owner = cluster.node(0).state(id).await["owner"].as_str().expect("owner").to_owned();
+        for (i, node) in cluster.nodes.iter().enumerate() {
+            if format!("node-{}", i + 1) == owner {
+                continue;
+            }
+            // Run it now through a node that does not own it: the owner runs it.
+            let (status, ran) = node.post_empty(&format!("/monitors/{id}/run")).await;
+            assert_eq!(status, 200, "run-now via node-{}: {ran}", i + 1);
+            assert_eq!(ran["outcome"], "healthy", "{ran}");
+            assert_eq!(ran["monitor"]["state"]["owner"], json!(owner), "{ran}");
+            routed += 1;
+        }
+    }
+    assert_eq!(routed, 60, "each monitor ran through both nodes that do not own it");
+
+    // A webhook monitor's results, sent to each node in turn, land on its owner.
+    let (status, hooked) = cluster
+        .node(0)
+        .post("/monitors", json!({"name": "pushed", "check": {"type": "webhook"}}))
+        .await;
+    assert_eq!(status, 201, "{hooked}");
+    let url = hooked["webhook_url"].as_str().expect("webhook_url");
+    let path = url.split_once("/api/v1").expect("api path").1.to_owned();
+    let id = hooked["id"].as_str().expect("id").to_owned();
+    let mut owners = HashSet::new();
+    for (round, node) in cluster.nodes.iter().chain(cluster.nodes.iter()).enumerate() {
+        let action = if round % 2 == 0 { "failed" } else { "healthy" };
+        let (status, answer) = node.post(&path, json!({"action": action})).await;
+        assert_eq!(status, 200, "webhook via {}: {answer}", node.base);
+        let state = node.state(&id).await;
+        assert_eq!(state["status"], action, "{state}");
+        owners.insert(state["owner"].as_str().expect("owner").to_owned());
+    }
+    assert_eq!(owners.len(), 1, "one owner recorded every result: {owners:?}");
+    let changes: Vec<Value> = cluster.node(1).events(&id).await;
+    assert_eq!(changes.len(), 6, "six status changes, each recorded once: {changes:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_and_deletes_reach_the_owner_at_once_and_drain_moves_partitions() {
+    let cluster =
+        TestCluster::start_with(3, &[("CLOUDROUTES_CLUSTER_RECONCILE_MS", "600000")]).await;
+    let probe = Probe::start().await;
+    let ids = probe_monitors(&[cluster.node(0)], &probe, 12, 1, &[]).await;
+    wait_all_checked(&probe, &paths(12), Instant::now() - secs(60), secs(20)).await;
+    for (i, id) in ids.iter().enumerate() {
+        let owner = cluster.node(0).state(id).await["owner"].as_str().expect("owner").to_owned();
+        let other = (1..=3).map(|n| format!("node-{n}")).find(|n| *n != owner).expect("another");
+        let via = cluster.node(other[5..].parse::<usize>().expect("n") - 1);
+        let moved = format!("/edited/{i}");
+        let (status, body) = via
+            .put(
+                &format!("/monitors/{id}"),
+                json!({"name": format!("m{i}"), "interval_secs": 1,
+                       "check": {"type": "http-get-statuscode", "url": probe.url(&moved)}}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let edited_at = Instant::now();
+        wait_until(secs(4), "the owner checks the edited URL", || async {
+            !probe.hits(&moved).is_empty()
+        })
+        .await;
+        let (status, body) = via.delete(&format!("/monitors/{id}")).await;
+        assert_eq!(status, 204, "{body}");
+        tokio::time::sleep(secs(2)).await;
+        let settled = Instant::now();
+        tokio::time::sleep(secs(2)).await;
+        let late = probe.hits(&moved).into_iter().filter(|t| *t > settled).count();
+        assert_eq!(late, 0, "a monitor deleted via {other} kept running on {owner}");
+        let _ = edited_at;
+    }
+
+    let (status, body) = cluster.node(0).post_empty("/cluster/nodes/node-2/drain").await;
+    assert_eq!(status, 202, "{body}");
+    cluster.wait_held_by(0, &["node-1", "node-3"], secs(10)).await.to_string();
+    let view = cluster.view(2).await;
+    let drained = view["nodes"].as_array().expect("nodes").iter().find(|n| n["id"] == "node-2");
+    let drained = drained.expect("node-2 is listed");
+    assert_eq!(drained["draining"], true, "{view}");
+    assert_eq!(drained["partitions"], 0, "{view}");
+    let table = cluster.ctl(0, &["ctl", "cluster"]);
+    assert!(table.contains("node-2") && table.contains("cluster mode"), "{table}");
+    let (status, body) = cluster.node(0).post_empty("/cluster/nodes/node-9/drain").await;
+    assert_eq!(status, 404, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_on_the_embedded_store_is_refused() {
+    let mut node = Node::spawn_with_env(&[
+        ("CLOUDROUTES_CLUSTER_ADDR", "127.0.0.1:7999".to_owned()),
+        ("CLOUDROUTES_COOKIE", "some-cookie-0123456789".to_owned()),
+    ]);
+    let (code, stderr) = node.exit_code_and_stderr().await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cluster.addr") && stderr.contains("redis"),
+        "the refusal names the key and the fix: {stderr}"
+    );
+}

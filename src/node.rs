@@ -101,6 +101,12 @@ async fn start_node(config: &NodeConfig, node_id: &str) -> anyhow::Result<Node> 
             .context("starting the node");
     }
     let cluster = &config.cluster;
+    if !cluster.seeds.is_empty() {
+        tracing::warn!(
+            seeds = cluster.seeds.len(),
+            "cluster.seeds is ignored: peers are found through their heartbeat records in Redis"
+        );
+    }
     let fences = Arc::new(Fences::new(Duration::from_millis(cluster.fence_ms)));
     let options = RedisOptions {
         node_id: node_id.to_owned(),

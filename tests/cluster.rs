@@ -7,7 +7,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::common::cluster::{Probe, TAKEOVER_BOUND, TestCluster, probe_monitors, worst_gap};
+use crate::common::cluster::{
+    Probe, SlowSink, TAKEOVER_BOUND, TestCluster, probe_monitors, worst_gap,
+};
 use crate::common::{Node, Receiver, Recorded, parse_time, secs, wait_until, webhook_reaction};
 
 /// Requests to `/hook` counted by their `Idempotency-Key` (monitor:reaction:episode:phase:window).
@@ -324,4 +326,84 @@ async fn a_cluster_on_the_embedded_store_is_refused() {
         stderr.contains("cluster.addr") && stderr.contains("redis"),
         "the refusal names the key and the fix: {stderr}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_its_node_died_with_is_retried_once_when_idempotent() {
+    let mut cluster = TestCluster::start(3).await;
+    let sink = SlowSink::start(1, secs(60)).await;
+    let reaction = cluster
+        .node(0)
+        .create_reaction(json!({
+            "name": "slow hook",
+            "action": {"type": "http-webhook", "url": sink.url("/hook"), "timeout_ms": 60000},
+            "trigger": 1, "call_on": "failed",
+        }))
+        .await;
+    let reaction = reaction["id"].as_str().expect("id").to_owned();
+    let monitor = cluster
+        .node(0)
+        .create_monitor(
+            json!({"name": "pushed", "check": {"type": "webhook"}, "reactions": [reaction]}),
+        )
+        .await;
+    let id = monitor["id"].as_str().expect("id").to_owned();
+    let (status, failed) = cluster.node(0).post_empty(&format!("/monitors/{id}/fail")).await;
+    assert_eq!(status, 200, "{failed}");
+    let owner = failed["state"]["owner"].as_str().expect("owner").to_owned();
+    wait_until(secs(10), "the firing reaches the sink", || async { sink.calls().len() == 1 }).await;
+    let first = sink.calls()[0].clone();
+    assert_eq!(first.node, owner, "the owner fires");
+
+    // The owner dies with the reaction in flight: its claim has no outcome.
+    let index: usize = owner["node-".len()..].parse().expect("node index");
+    cluster.nodes[index - 1].kill().await;
+    wait_until(secs(30), "a survivor retries the abandoned firing", || async {
+        sink.calls().len() >= 2
+    })
+    .await;
+    tokio::time::sleep(secs(5)).await;
+    let calls = sink.calls();
+    assert_eq!(calls.len(), 2, "retried exactly once: {calls:?}");
+    assert_eq!(calls[1].key, first.key, "the retry carries the same Idempotency-Key");
+    assert_ne!(calls[1].node, owner, "a survivor retried it");
+    let survivor = cluster.nodes.iter().find(|n| n.pid_if_running().is_some()).expect("alive");
+    let events = survivor.events(&id).await;
+    let outcome = events.iter().find(|e| e["kind"] == "reaction").expect("a reaction outcome");
+    assert_eq!(outcome["outcome"], "executed", "{outcome}");
+    assert_eq!(outcome["node"], json!(calls[1].node), "{outcome}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_single_node_describes_itself_and_refuses_to_drain() {
+    let node = Node::start().await;
+    let (status, view) = node.get("/cluster").await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["mode"], "single", "{view}");
+    assert_eq!(view["nodes"].as_array().map(Vec::len), Some(1), "{view}");
+    assert_eq!(view["nodes"][0]["alive"], true, "{view}");
+    let id = view["node_id"].as_str().expect("node_id").to_owned();
+    let (status, body) = node.post_empty(&format!("/cluster/nodes/{id}/drain")).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "conflict", "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_starts_what_a_lost_message_did_not() {
+    let mut cluster =
+        TestCluster::start_with(1, &[("CLOUDROUTES_CLUSTER_RECONCILE_MS", "1500")]).await;
+    // node-2 cannot tell node-1 anything: every change it makes for node-1's monitors is a
+    // lost message that only node-1's reconciliation can repair.
+    cluster.add_node_without_transport().await;
+    cluster.wait_balanced().await;
+    let probe = Probe::start().await;
+    let ids = probe_monitors(&[cluster.node(1)], &probe, 40, 1, &[]).await;
+    wait_all_checked(&probe, &paths(40), Instant::now() - secs(60), secs(15)).await;
+    let mut on_node_1 = 0;
+    for id in &ids {
+        if cluster.node(1).state(id).await["owner"] == "node-1" {
+            on_node_1 += 1;
+        }
+    }
+    assert!(on_node_1 > 0, "node-1 owns some of the monitors node-2 created");
 }

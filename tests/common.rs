@@ -268,6 +268,11 @@ impl Node {
         self.child.as_ref().expect("node is running").id()
     }
 
+    /// The process id, or `None` when the node is not running.
+    pub fn pid_if_running(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `base` + `path`, e.g. `url("/healthz")`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)

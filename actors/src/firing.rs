@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use cloudroutes_engine::gate::GateRule;
 use cloudroutes_engine::{
-    Event, EventKind, Reaction, ReactionId, ReactionOutcome, Store, Timestamp,
+    Event, EventKind, MonitorId, Reaction, ReactionId, ReactionOutcome, Store, Timestamp,
 };
 use cloudroutes_reactions::{Effect, Fired, Incident};
 use futures::FutureExt;
@@ -105,6 +105,8 @@ pub struct FiringContext {
     pub tasks: tokio_util::task::TaskTracker,
     /// Firings decided before this instant do not run (quarantine after the store restarted).
     pub hold_until: Mutex<Option<Instant>>,
+    /// Monitors with a firing running, and how many.
+    pub in_flight: Mutex<HashMap<MonitorId, usize>>,
 }
 
 impl FiringContext {
@@ -123,7 +125,27 @@ impl FiringContext {
     /// Runs one firing in its own task: a slow target never blocks a router.
     pub fn spawn(self: &Arc<Self>, reaction: Arc<LoadedReaction>, incident: Incident) {
         let context = Arc::clone(self);
-        self.tasks.spawn(async move { context.run(reaction, incident).await });
+        let monitor = incident.monitor_id.clone();
+        *self.lock_in_flight().entry(monitor.clone()).or_insert(0) += 1;
+        self.tasks.spawn(async move {
+            context.run(reaction, incident).await;
+            let mut in_flight = context.lock_in_flight();
+            if let Some(count) = in_flight.get_mut(&monitor) {
+                *count -= 1;
+                if *count == 0 {
+                    in_flight.remove(&monitor);
+                }
+            }
+        });
+    }
+
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<MonitorId, usize>> {
+        self.in_flight.lock().unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// Returns the monitors with a firing still running (its outcome not yet recorded).
+    pub fn in_flight_monitors(&self) -> Vec<MonitorId> {
+        self.lock_in_flight().keys().cloned().collect()
     }
 
     async fn run(&self, reaction: Arc<LoadedReaction>, incident: Incident) {

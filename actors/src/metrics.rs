@@ -59,6 +59,14 @@ pub struct Metrics {
     pub monitor_crashes: Counter,
     /// Store writes that failed, by operation.
     pub store_errors: Family<OpLabel, Counter>,
+    /// Partitions whose lease this node holds (cluster mode).
+    pub partitions_held: Gauge,
+    /// Transitions the store refused because this node no longer held their partition.
+    pub fenced_writes: Counter,
+    /// Partitions taken over from other nodes or from expired leases.
+    pub partitions_adopted: Counter,
+    /// Firings not run because their write failed, was fenced or firings were held.
+    pub firings_unfired: Counter,
 }
 
 fn duration_histogram() -> Histogram {
@@ -81,6 +89,28 @@ impl Metrics {
         ]);
         let monitor_crashes = Counter::default();
         let store_errors = Family::<OpLabel, Counter>::default();
+        let (partitions_held, fenced_writes) = (Gauge::default(), Counter::default());
+        let (partitions_adopted, firings_unfired) = (Counter::default(), Counter::default());
+        registry.register(
+            "partitions_held",
+            "Partitions whose lease this node holds",
+            partitions_held.clone(),
+        );
+        registry.register(
+            "fenced_writes",
+            "Transitions refused because this node no longer held their partition",
+            fenced_writes.clone(),
+        );
+        registry.register(
+            "partitions_adopted",
+            "Partitions taken over",
+            partitions_adopted.clone(),
+        );
+        registry.register(
+            "firings_unfired",
+            "Firings not run because their write failed, was fenced, or firings were held",
+            firings_unfired.clone(),
+        );
         registry.register("checks", "Checks run, by type and outcome", checks.clone());
         registry.register(
             "check_duration_seconds",
@@ -106,6 +136,10 @@ impl Metrics {
             lateness: LatenessRecorder::new(),
             monitor_crashes,
             store_errors,
+            partitions_held,
+            fenced_writes,
+            partitions_adopted,
+            firings_unfired,
         }
     }
 

@@ -160,6 +160,7 @@ impl Node {
             timeout: Duration::from_millis(config.engine.reaction_timeout_ms),
             tasks: tasks.clone(),
             hold_until: std::sync::Mutex::new(None),
+            in_flight: std::sync::Mutex::new(std::collections::HashMap::new()),
         });
         let monitor_shared = Arc::new(MonitorShared {
             routers: Arc::new(Routers::new(Arc::clone(&board))),

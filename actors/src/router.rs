@@ -45,6 +45,8 @@ pub enum RouterMsg {
     FlushTick,
     /// Forget pending writes for a monitor being deleted; replies when done.
     Forget(MonitorId, RpcReplyPort<()>),
+    /// Forget pending writes for many monitors (their partition moved away); replies when done.
+    ForgetMany(Vec<MonitorId>, RpcReplyPort<()>),
     /// Hand the transitions queued since the last commit to the writer as one group, which
     /// writes them in one transaction before firing their reactions (self-sent: it runs after
     /// every message already in the mailbox).
@@ -248,6 +250,12 @@ impl Actor for RouterActor {
             }
             RouterMsg::Forget(id, reply) => {
                 state.dirty.remove(&id);
+                let _ = reply.send(());
+            }
+            RouterMsg::ForgetMany(ids, reply) => {
+                for id in &ids {
+                    state.dirty.remove(id);
+                }
                 let _ = reply.send(());
             }
             RouterMsg::Attach(id, reactions, reply) => {

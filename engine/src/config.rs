@@ -135,7 +135,8 @@ pub struct ClusterSection {
     /// `host:port` this node's cluster transport listens on (and peers dial).
     #[serde(default)]
     pub addr: Option<String>,
-    /// Other nodes' cluster addresses to dial at start (membership itself lives in Redis).
+    /// Other nodes' cluster addresses. Accepted but not dialed: peers are found through their
+    /// heartbeat records in Redis.
     #[serde(default)]
     pub seeds: Vec<String>,
     /// Shared secret that authenticates nodes to each other.

@@ -54,7 +54,7 @@ pub fn document() -> Value {
                 "put": {"summary": "replace a monitor's definition (state is kept)", "requestBody": json_body("MonitorIn"), "responses": with(ok("200", "Monitor"), &e_id)},
                 "delete": {"summary": "delete a monitor and its history", "responses": with(json!({"204": {"description": "deleted"}}), &["401", "404"])}
             },
-            "/api/v1/monitors/{id}/run": {"parameters": id, "post": {"summary": "run the check now", "responses": with(ok("200", "RunResult"), &["401", "404", "409"])}},
+            "/api/v1/monitors/{id}/run": {"parameters": id, "post": {"summary": "run the check now (on the monitor's owner)", "responses": with(ok("200", "RunResult"), &["401", "404", "409", "503"])}},
             "/api/v1/monitors/{id}/fail": {"parameters": id, "post": {"summary": "mark failed by hand", "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ManualIn"}}}}, "responses": with(ok("200", "Monitor"), &e_id)}},
             "/api/v1/monitors/{id}/heal": {"parameters": id, "post": {"summary": "mark healthy by hand", "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ManualIn"}}}}, "responses": with(ok("200", "Monitor"), &e_id)}},
             "/api/v1/monitors/{id}/events": {"get": {"summary": "history, newest first", "parameters": event_params, "responses": with(ok("200", "EventPage"), &["400", "401", "404"])}},
@@ -76,6 +76,8 @@ pub fn document() -> Value {
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["action"], "additionalProperties": false, "properties": {"action": {"enum": ["healthy", "failed", "status", "true", "false"]}, "reason": {"type": "string"}}}}}},
                 "responses": with(json!({"200": {"description": "result", "content": {"application/json": {"schema": {"type": "object", "properties": {"result": {"type": "string"}, "status": {"type": "string"}, "streak": {"type": "integer"}}}}}}}), &["400", "404", "409", "413"])
             }},
+            "/api/v1/cluster": {"get": {"summary": "nodes with liveness, zone, partitions and monitors", "responses": with(ok("200", "Cluster"), &["401", "503"])}},
+            "/api/v1/cluster/nodes/{id}/drain": {"parameters": id, "post": {"summary": "move a node's partitions to the other nodes (until it restarts)", "responses": with(json!({"202": {"description": "draining", "content": {"application/json": {"schema": {"type": "object", "properties": {"node": {"type": "string"}, "draining": {"type": "boolean"}}}}}}}), &["401", "404", "409", "503"])}},
             "/healthz": {"get": {"summary": "liveness", "security": [], "responses": {"200": {"description": "alive"}}}},
             "/readyz": {"get": {"summary": "readiness", "security": [], "responses": {"200": {"description": "ready"}, "503": {"description": "starting or stopping"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "text exposition format"}}}}
@@ -87,7 +89,8 @@ pub fn document() -> Value {
                 "E401": {"description": "missing or wrong token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "E404": {"description": "not found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "E409": {"description": "conflict", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                "E413": {"description": "body too large", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                "E413": {"description": "body too large", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "E503": {"description": "the node, the store or a monitor's owner is unavailable; retry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             },
             "schemas": {
                 "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": ["string", "null"]}}}}},
@@ -114,6 +117,8 @@ pub fn document() -> Value {
                 "Reaction": {"allOf": [{"$ref": "#/components/schemas/ReactionIn"}, {"type": "object", "properties": {"id": {"type": "string"}, "last_run_at": {"type": ["string", "null"]}}}]},
                 "ReactionPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Reaction"}}, "next_cursor": {"type": ["string", "null"]}}},
                 "Event": {"type": "object", "required": ["id", "monitor_id", "at", "kind"], "properties": {"id": {"type": "string"}, "monitor_id": {"type": "string"}, "at": {"type": "string"}, "kind": {"enum": ["status_change", "reaction", "ignored", "crash"]}}},
+                "Cluster": {"type": "object", "properties": {"mode": {"enum": ["single", "cluster"]}, "node_id": {"type": "string"}, "partitions": {"type": "integer"}, "nodes": {"type": "array", "items": {"$ref": "#/components/schemas/ClusterNode"}}}},
+                "ClusterNode": {"type": "object", "properties": {"id": {"type": "string"}, "http_addr": {"type": ["string", "null"]}, "cluster_addr": {"type": ["string", "null"]}, "zone": {"type": ["string", "null"]}, "alive": {"type": "boolean"}, "draining": {"type": "boolean"}, "partitions": {"type": "integer"}, "monitors": {"type": "integer"}, "last_heartbeat": {"type": ["string", "null"]}, "started_at": {"type": ["string", "null"]}}},
                 "EventPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}, "next_cursor": {"type": ["string", "null"]}}}
             }
         }

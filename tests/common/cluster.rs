@@ -102,6 +102,16 @@ impl TestCluster {
         self.nodes.last().expect("just added")
     }
 
+    /// Starts one more node (`node-N`) with no cluster transport: it shares the partitions
+    /// but can neither send nor receive node-to-node messages.
+    pub async fn add_node_without_transport(&mut self) -> &Node {
+        let id = format!("node-{}", self.nodes.len() + 1);
+        let mut env = self.env(&id, free_port());
+        env.retain(|(key, _)| !["CLOUDROUTES_CLUSTER_ADDR", "CLOUDROUTES_COOKIE"].contains(key));
+        self.nodes.push(Node::start_with_env(&env).await);
+        self.nodes.last().expect("just added")
+    }
+
     /// The node with id `node-{i+1}`.
     pub fn node(&self, i: usize) -> &Node {
         &self.nodes[i]
@@ -253,4 +263,60 @@ pub fn worst_gap(
         }
     }
     worst
+}
+
+/// One request a [`SlowSink`] received.
+#[derive(Debug, Clone)]
+pub struct SinkCall {
+    /// The `Idempotency-Key` header.
+    pub key: String,
+    /// The body's `node` (who fired).
+    pub node: String,
+}
+
+/// A reaction target that records each request on arrival and holds its answer for `delay`
+/// on the first `slow` requests (a reaction still in flight when its node dies).
+#[derive(Clone)]
+pub struct SlowSink {
+    addr: std::net::SocketAddr,
+    calls: Arc<Mutex<Vec<SinkCall>>>,
+}
+
+impl SlowSink {
+    /// Starts a sink on 127.0.0.1.
+    pub async fn start(slow: usize, delay: Duration) -> SlowSink {
+        let calls: Arc<Mutex<Vec<SinkCall>>> = Arc::new(Mutex::new(Vec::new()));
+        let shared = Arc::clone(&calls);
+        let route = warp::header::optional::<String>("idempotency-key")
+            .and(warp::body::json::<Value>())
+            .then(move |key: Option<String>, body: Value| {
+                let shared = Arc::clone(&shared);
+                async move {
+                    let node = body["node"].as_str().unwrap_or_default().to_owned();
+                    let seen = {
+                        let mut calls = shared.lock().unwrap();
+                        calls.push(SinkCall { key: key.unwrap_or_default(), node });
+                        calls.len()
+                    };
+                    if seen <= slow {
+                        tokio::time::sleep(delay).await;
+                    }
+                    warp::http::Response::builder().status(200).body("ok").unwrap()
+                }
+            });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(warp::serve(route).incoming(listener).run());
+        SlowSink { addr, calls }
+    }
+
+    /// `http://ADDR/path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Every call so far.
+    pub fn calls(&self) -> Vec<SinkCall> {
+        self.calls.lock().unwrap().clone()
+    }
 }

@@ -115,8 +115,8 @@ impl Node {
         match cluster.assigned_owner(partition) {
             Some(node) if node != self.node_id() => Owner::Remote(node),
             _ => Owner::Moving(format!(
-                "monitor `{id}` is in partition {partition}, which is being handed over between \
-                 nodes; retry in a few seconds"
+                "monitor `{id}` is in partition {partition}, which no node can write right now \
+                 (it is being handed over, or the store is unreachable); retry in a few seconds"
             )),
         }
     }
@@ -163,6 +163,12 @@ impl Node {
             warn!(error = %err, "could not refresh this node's heartbeat");
         }
         self.check_server_restart().await;
+        if self.inner.parts.stopping.load(Ordering::SeqCst) {
+            // Shutting down: keep the leases while monitors stop and running reactions record
+            // their outcomes; `leave_cluster` releases them all at the end.
+            self.renew_held(sent).await;
+            return;
+        }
         let members = match cluster.coordinator.members().await {
             Ok(members) => members,
             Err(err) => {
@@ -183,11 +189,10 @@ impl Node {
                 .collect();
             transport.connect_peers(&peers).await;
         }
-        let stopping = self.inner.parts.stopping.load(Ordering::SeqCst);
         let mut live: Vec<String> =
             members.iter().map(|m| m.id.clone()).filter(|id| !draining.contains(id)).collect();
         live.retain(|id| *id != me);
-        let taking_part = !stopping && !draining.contains(&me);
+        let taking_part = !draining.contains(&me);
         if taking_part {
             live.push(me.clone());
         }
@@ -200,6 +205,8 @@ impl Node {
         *cluster.assignment.write().unwrap_or_else(|poison| poison.into_inner()) = assignment;
         *cluster.members.write().unwrap_or_else(|poison| poison.into_inner()) = members;
         self.apply_desired(&desired, sent).await;
+        let held = i64::try_from(cluster.fences.leases().len()).unwrap_or(i64::MAX);
+        self.inner.parts.metrics.partitions_held.set(held);
     }
 
     /// Renews, releases and acquires so that this node holds exactly `desired`.
@@ -209,19 +216,35 @@ impl Node {
         let ttl = Duration::from_millis(self.inner.config.cluster.lease_ms);
         self.mark_stale();
         let held = cluster.fences.leases();
-        let (keep, drop): (Vec<Lease>, Vec<Lease>) =
+        let (mut keep, drop): (Vec<Lease>, Vec<Lease>) =
             held.iter().partition(|lease| desired.contains(&lease.partition));
-        self.renew(&keep, sent).await;
+        // A partition moving away is released only once its running reactions have recorded
+        // their outcomes, so its new owner never finds a claim still being worked on; until
+        // then its lease is kept (its monitors are already stopped).
+        let busy: HashSet<u32> = self
+            .inner
+            .parts
+            .firing
+            .in_flight_monitors()
+            .iter()
+            .map(|id| cluster.partition_of(id))
+            .collect();
+        let (waiting, release): (Vec<Lease>, Vec<Lease>) =
+            drop.iter().partition(|lease| busy.contains(&lease.partition));
+        keep.extend(waiting.iter().copied());
         if !drop.is_empty() {
             let partitions: Vec<u32> = drop.iter().map(|lease| lease.partition).collect();
             self.stop_partitions(&partitions, true).await;
-            if let Err(err) = cluster.coordinator.release(&me, &drop).await {
+        }
+        self.renew(&keep, sent).await;
+        if !release.is_empty() {
+            if let Err(err) = cluster.coordinator.release(&me, &release).await {
                 warn!(error = %err, "could not release leases; they will expire");
             }
-            for partition in &partitions {
-                cluster.fences.drop_partition(*partition);
+            for lease in &release {
+                cluster.fences.drop_partition(lease.partition);
             }
-            info!(count = partitions.len(), "released partitions");
+            info!(count = release.len(), waiting = waiting.len(), "released partitions");
         }
         let held: HashSet<u32> = cluster.fences.leases().iter().map(|l| l.partition).collect();
         let wanted: Vec<u32> = desired.iter().copied().filter(|p| !held.contains(p)).collect();
@@ -246,6 +269,7 @@ impl Node {
             // Anything left of these partitions from an earlier tenure is reloaded.
             self.stop_partitions(&adopted, false).await;
             let count = self.adopt_partitions(&adopted).await;
+            self.inner.parts.metrics.partitions_adopted.inc_by(adopted.len() as u64);
             info!(partitions = adopted.len(), monitors = count, "took over partitions");
         }
     }
@@ -290,7 +314,9 @@ impl Node {
             if ok {
                 cluster.fences.hold(lease, sent);
                 let mut stale = cluster.stale.lock().unwrap_or_else(|poison| poison.into_inner());
-                if stale.remove(&lease.partition) {
+                // Only a partition whose monitors still run here is reloaded (not one that is
+                // being handed over).
+                if stale.remove(&lease.partition) && cluster.running().contains(&lease.partition) {
                     reload.push(lease.partition);
                 }
             } else {

@@ -97,9 +97,9 @@ impl Node {
         }
         for id in &ids {
             parts.board.remove(id);
-            if let Some(router) = parts.routers().for_monitor(id) {
-                let _ = call(&router, |port| RouterMsg::Forget(id.clone(), port)).await;
-            }
+        }
+        for router in parts.routers().all() {
+            let _ = call(&router, |port| RouterMsg::ForgetMany(ids.clone(), port)).await;
         }
         let mut running = cluster.running.lock().unwrap_or_else(|poison| poison.into_inner());
         for partition in partitions {
@@ -248,10 +248,14 @@ impl Node {
             }
             (_, reaction) => {
                 let kind = reaction.as_ref().map_or("unknown", |r| r.runner.kind());
+                let why = if reaction.is_none() {
+                    "the reaction no longer exists"
+                } else {
+                    "a destructive reaction never runs twice by itself, so check the target"
+                };
                 let detail = format!(
                     "not retried: node {} claimed this firing (epoch {}) at {} and stopped before \
-                     recording an outcome; a destructive reaction never runs twice by itself, \
-                     so check the target",
+                     recording an outcome; {why}",
                     claim.node, claim.epoch, claim.at
                 );
                 warn!(key = %claim.key, from = %claim.node, "abandoned destructive firing not retried");

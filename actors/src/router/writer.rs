@@ -146,6 +146,7 @@ async fn write(jobs: Vec<Job>, parts: &WriterParts, flushes: &AtomicUsize) {
         match parts.store.record_many(&transitions).await {
             Ok(recorded) => {
                 if !recorded.fenced.is_empty() {
+                    parts.metrics.fenced_writes.inc_by(recorded.fenced.len() as u64);
                     warn!(
                         count = recorded.fenced.len(),
                         "monitor states not written: this node no longer holds their partition"
@@ -199,6 +200,7 @@ async fn write(jobs: Vec<Job>, parts: &WriterParts, flushes: &AtomicUsize) {
         }
     }
     if !unfired.is_empty() {
+        parts.metrics.firings_unfired.inc_by(unfired.len() as u64);
         let _ = parts.router.cast(RouterMsg::Unfired(unfired));
     }
 }

@@ -6,11 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloudroutes_engine::cluster::OpenClaim;
-use cloudroutes_engine::{
-    Event, EventKind, Method, Monitor, MonitorId, ReactionId, ReactionOutcome, Status, Timestamp,
-};
-use cloudroutes_reactions::{Effect, Incident};
+use cloudroutes_engine::{Monitor, MonitorId, ReactionId, Timestamp};
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
@@ -190,92 +186,5 @@ impl Node {
             self.forget_monitor(&id).await;
         }
         repaired
-    }
-
-    /// Settles claims that were taken and never closed: the node that took them is gone, or
-    /// they are older than any reaction run can last. Idempotent reactions run again under
-    /// the same key; destructive ones never do, and the history says so.
-    async fn settle_abandoned(&self, claims: Vec<OpenClaim>) {
-        let Some(cluster) = self.cluster() else { return };
-        let alive: HashSet<String> = {
-            let members = cluster.members.read().unwrap_or_else(|poison| poison.into_inner());
-            members.iter().map(|m| m.id.clone()).collect()
-        };
-        let config = &self.inner.config;
-        let bound =
-            Duration::from_millis(config.engine.reaction_timeout_ms + config.cluster.lease_ms);
-        let now = OffsetDateTime::now_utc();
-        for claim in claims {
-            let age = (now - claim.at).try_into().unwrap_or(Duration::ZERO);
-            let abandoned =
-                (claim.node != self.node_id() && !alive.contains(&claim.node)) || age > bound;
-            if abandoned {
-                self.settle_claim(claim).await;
-            }
-        }
-    }
-
-    async fn settle_claim(&self, claim: OpenClaim) {
-        let parts = &self.inner.parts;
-        let reaction = parts.book.get(&claim.reaction_id);
-        let retry = !claim.destructive
-            && reaction.as_ref().is_some_and(|r| r.runner.effect() == Effect::Idempotent);
-        match (retry, reaction) {
-            (true, Some(reaction)) => {
-                let entry = parts.board.get(&claim.monitor_id);
-                let recovery = claim.key.contains(":recovery:");
-                let incident = Incident {
-                    monitor_id: claim.monitor_id.clone(),
-                    monitor_name: entry
-                        .as_ref()
-                        .map(|e| e.monitor.name.clone())
-                        .unwrap_or_default(),
-                    reaction_id: claim.reaction_id.clone(),
-                    reaction_name: reaction.def.name.clone(),
-                    status: if recovery { Status::Healthy } else { Status::Failed },
-                    episode: claim.episode,
-                    reason: format!(
-                        "retrying a firing node {} claimed and left without an outcome",
-                        claim.node
-                    ),
-                    method: Method::Automatic,
-                    at: claim.at,
-                    idempotency_key: claim.key.clone(),
-                    node: self.node_id().to_owned(),
-                };
-                info!(key = %claim.key, from = %claim.node, "retrying an abandoned idempotent firing");
-                parts.firing.spawn(reaction, incident);
-            }
-            (_, reaction) => {
-                let kind = reaction.as_ref().map_or("unknown", |r| r.runner.kind());
-                let why = if reaction.is_none() {
-                    "the reaction no longer exists"
-                } else {
-                    "a destructive reaction never runs twice by itself, so check the target"
-                };
-                let detail = format!(
-                    "not retried: node {} claimed this firing (epoch {}) at {} and stopped before \
-                     recording an outcome; {why}",
-                    claim.node, claim.epoch, claim.at
-                );
-                warn!(key = %claim.key, from = %claim.node, "abandoned destructive firing not retried");
-                let event = Event::new(
-                    claim.monitor_id.clone(),
-                    OffsetDateTime::now_utc(),
-                    EventKind::Reaction {
-                        reaction_id: claim.reaction_id.clone(),
-                        reaction_type: kind.to_owned(),
-                        outcome: ReactionOutcome::Skipped,
-                        episode: claim.episode,
-                        detail,
-                        node: self.node_id().to_owned(),
-                        claim: Some(claim.key.clone()),
-                    },
-                );
-                if let Err(err) = parts.store.append_events(&[event]).await {
-                    warn!(key = %claim.key, error = %err, "could not settle an abandoned claim");
-                }
-            }
-        }
     }
 }

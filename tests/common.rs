@@ -33,6 +33,17 @@ pub const TOKEN: &str = "e2e-admin-token-0123456789abcdef";
 /// How long a node may take to become ready or to stop.
 const PROCESS_DEADLINE: Duration = Duration::from_secs(30);
 
+/// Sends `signal` (`TERM`, `KILL`, `STOP`, `CONT`) to process `pid`. The workspace forbids
+/// `unsafe`, so it goes through kill(1), by pid, never by name.
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill(1)");
+    assert!(status.success(), "kill -{signal} {pid} failed: {status}");
+}
+
 /// Returns a port that was free a moment ago (bound to 127.0.0.1:0 and released).
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
@@ -365,14 +376,7 @@ impl Node {
     }
 
     fn signal(&self, signal: &str) {
-        let pid = self.pid();
-        // The workspace forbids `unsafe`, so the signal goes through kill(1), by pid.
-        let status = Command::new("kill")
-            .arg(format!("-{signal}"))
-            .arg(pid.to_string())
-            .status()
-            .expect("run kill(1)");
-        assert!(status.success(), "kill -{signal} {pid} failed: {status}");
+        send_signal(self.pid(), signal);
     }
 
     async fn wait_exit(&mut self) -> std::process::ExitStatus {

@@ -14,6 +14,7 @@ use crate::model::{Event, Monitor, MonitorId, MonitorState, Reaction, ReactionId
 
 pub mod conformance;
 pub mod embedded;
+mod record;
 pub mod redis;
 
 /// A monitor's new state and the events that explain it, written together.

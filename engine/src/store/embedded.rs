@@ -26,8 +26,8 @@ use super::{Recorded, Store, Transition};
 use crate::error::StoreError;
 use crate::model::{Event, Monitor, MonitorId, MonitorState, Reaction, ReactionId};
 
-/// The version byte that starts every stored record.
-pub const RECORD_VERSION: u8 = 1;
+pub use super::record::RECORD_VERSION;
+use super::record::{self, decode};
 
 const MONITORS: TableDefinition<&str, &[u8]> = TableDefinition::new("monitors");
 const REACTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("reactions");
@@ -143,25 +143,7 @@ fn embedded<E: Display>(context: &'static str) -> impl FnOnce(E) -> StoreError {
 
 /// Encodes a record: the version byte, then JSON.
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    let mut bytes = vec![RECORD_VERSION];
-    serde_json::to_writer(&mut bytes, value).map_err(embedded("encode record"))?;
-    Ok(bytes)
-}
-
-/// Decodes a record written by [`encode`]; anything else is [`StoreError::Corrupt`].
-fn decode<T: DeserializeOwned>(
-    what: &'static str,
-    key: &str,
-    bytes: &[u8],
-) -> Result<T, StoreError> {
-    let corrupt = |message: String| StoreError::Corrupt { what, key: key.to_owned(), message };
-    match bytes.split_first() {
-        Some((&RECORD_VERSION, json)) => {
-            serde_json::from_slice(json).map_err(|error| corrupt(error.to_string()))
-        }
-        Some((version, _)) => Err(corrupt(format!("unknown record version {version}"))),
-        None => Err(corrupt("empty record".into())),
-    }
+    record::encode(value).map_err(embedded("encode record"))
 }
 
 /// Returns the first monitor id that sorts after every `(monitor, _)` event key: nothing

@@ -46,7 +46,6 @@ use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
 use crate::cluster::Fences;
 use crate::error::StoreError;
@@ -67,8 +66,8 @@ mod test_server;
 #[cfg(test)]
 mod tests;
 
-/// The version byte that starts every stored record.
-pub const RECORD_VERSION: u8 = 1;
+pub use super::record::RECORD_VERSION;
+use super::record::{self, decode};
 
 /// How long a claim record is kept (and its key stays taken): 7 days.
 pub const CLAIM_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -223,25 +222,7 @@ impl RedisStore {
 
 /// Encodes a record: the version byte, then JSON.
 fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
-    let mut bytes = vec![RECORD_VERSION];
-    serde_json::to_writer(&mut bytes, value).map_err(wire::redis_error("encode record"))?;
-    Ok(bytes)
-}
-
-/// Decodes a record written by [`encode`]; anything else is [`StoreError::Corrupt`].
-fn decode<T: DeserializeOwned>(
-    what: &'static str,
-    key: &str,
-    bytes: &[u8],
-) -> Result<T, StoreError> {
-    let corrupt = |message: String| StoreError::Corrupt { what, key: key.to_owned(), message };
-    match bytes.split_first() {
-        Some((&RECORD_VERSION, json)) => {
-            serde_json::from_slice(json).map_err(|error| corrupt(error.to_string()))
-        }
-        Some((version, _)) => Err(corrupt(format!("unknown record version {version}"))),
-        None => Err(corrupt("empty record".into())),
-    }
+    record::encode(value).map_err(wire::redis_error("encode record"))
 }
 
 /// Splits a lease value `node|epoch`.

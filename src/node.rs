@@ -139,6 +139,7 @@ async fn start_node(config: &NodeConfig, node_id: &str) -> anyhow::Result<Node> 
             .with_context(|| format!("starting the cluster transport on {listen}"))?;
         node.attach_transport(transport);
     }
+    node.join_cluster().await;
     Ok(node)
 }
 

@@ -107,9 +107,9 @@ impl Node {
         Self::start_with(config, node_id, store, None).await
     }
 
-    /// Starts a cluster member: loads every reaction, then takes its share of the partitions
-    /// (their monitors start as their leases are acquired) and keeps it as members come and
-    /// go.
+    /// Starts a cluster member: loads every reaction. It takes no partition until
+    /// [`Node::join_cluster`] (after [`Node::attach_transport`], when it has a transport);
+    /// from then on it takes its share and keeps it as members come and go.
     ///
     /// # Errors
     /// Fails when the store cannot be read or the actors cannot start.
@@ -126,11 +126,6 @@ impl Node {
             // A restarted node takes part again even if it was drained before.
             cluster.coordinator.set_draining(node.node_id(), false).await?;
         }
-        node.tick().await;
-        if let Some(cluster) = node.cluster() {
-            cluster.settled.store(true, Ordering::SeqCst);
-        }
-        node.start_ownership();
         Ok(node)
     }
 

@@ -165,7 +165,36 @@ impl Fences {
         held.insert(lease.partition, (lease.epoch, sent));
     }
 
-    /// Forgets a partition (released, lost, or fenced).
+    /// Records a good renewal of `lease` sent at `sent`, only if the table still holds the
+    /// partition at that epoch; returns whether it did.
+    pub fn renewed(&self, lease: Lease, sent: Instant) -> bool {
+        let mut held = self.held.write().unwrap_or_else(|poison| poison.into_inner());
+        match held.get_mut(&lease.partition) {
+            Some((epoch, renewed)) if *epoch == lease.epoch => {
+                *renewed = sent.max(*renewed);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Forgets `lease` (released or lost), only if the table still holds the partition at
+    /// that epoch; returns whether it did. A lease taken again at a newer epoch stays.
+    pub fn lost(&self, lease: Lease) -> bool {
+        let mut held = self.held.write().unwrap_or_else(|poison| poison.into_inner());
+        if held.get(&lease.partition).is_some_and(|(epoch, _)| *epoch == lease.epoch) {
+            held.remove(&lease.partition);
+            return true;
+        }
+        false
+    }
+
+    /// Forgets `lease` after releasing it (same rule as [`Fences::lost`]).
+    pub fn forget(&self, lease: Lease) {
+        self.lost(lease);
+    }
+
+    /// Forgets a partition, whatever its epoch (it could not be loaded).
     pub fn drop_partition(&self, partition: u32) {
         let mut held = self.held.write().unwrap_or_else(|poison| poison.into_inner());
         held.remove(&partition);
@@ -177,6 +206,12 @@ impl Fences {
         let held = self.held.read().unwrap_or_else(|poison| poison.into_inner());
         let (epoch, renewed) = held.get(&partition)?;
         (renewed.elapsed() < self.fence_after).then_some(*epoch)
+    }
+
+    /// Returns whether the table records a lease of `partition` (at any epoch, fenced or not).
+    pub fn holds(&self, partition: u32) -> bool {
+        let held = self.held.read().unwrap_or_else(|poison| poison.into_inner());
+        held.contains_key(&partition)
     }
 
     /// Returns every lease recorded (fenced or not).
@@ -195,5 +230,38 @@ impl Fences {
             .filter(|(_, (_, renewed))| renewed.elapsed() >= self.fence_after)
             .map(|(p, _)| *p)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_counts_as_held_until_fence_after_its_last_renewal() {
+        let fences = Fences::new(Duration::from_millis(50));
+        let lease = Lease { partition: 3, epoch: 7 };
+        fences.hold(lease, Instant::now());
+        assert_eq!(fences.epoch(3), Some(7));
+        // Renewed (sent) 60 ms ago: past fence_after.
+        fences.hold(lease, Instant::now() - Duration::from_millis(60));
+        assert_eq!(fences.epoch(3), None, "fenced off locally once fence_after passed");
+        assert_eq!(fences.expired(), vec![3]);
+        assert!(fences.renewed(lease, Instant::now()));
+        assert_eq!(fences.epoch(3), Some(7), "a good renewal lifts the local fence");
+    }
+
+    #[test]
+    fn renewals_and_losses_of_an_older_epoch_leave_a_newer_lease_alone() {
+        let fences = Fences::new(Duration::from_secs(60));
+        let old = Lease { partition: 1, epoch: 4 };
+        let new = Lease { partition: 1, epoch: 5 };
+        fences.hold(new, Instant::now());
+        assert!(!fences.renewed(old, Instant::now()), "a late renewal of epoch 4 changes nothing");
+        assert!(!fences.lost(old), "a late loss of epoch 4 does not drop epoch 5");
+        assert_eq!(fences.epoch(1), Some(5));
+        assert!(fences.lost(new));
+        assert_eq!(fences.epoch(1), None);
+        assert!(fences.leases().is_empty());
     }
 }

@@ -42,8 +42,11 @@ pub(crate) struct Cluster {
     pub server_id: Mutex<Option<String>>,
     /// Set once the first tick has run (the node has taken its share).
     pub settled: AtomicBool,
-    /// The ownership loop's task.
-    pub task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// The lease keeper's and the ownership loop's tasks.
+    pub tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// What renewals found for the ownership loop: partitions lost, and partitions held again
+    /// after a lapse.
+    pub renewals: Mutex<(Vec<u32>, Vec<u32>)>,
 }
 
 impl Cluster {
@@ -64,7 +67,8 @@ impl Cluster {
             stale: Mutex::new(HashSet::new()),
             server_id: Mutex::new(None),
             settled: AtomicBool::new(false),
-            task: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
+            renewals: Mutex::new((Vec::new(), Vec::new())),
         }
     }
 
@@ -122,13 +126,48 @@ impl Node {
     }
 
     /// Starts the ownership loop (cluster mode only).
-    pub(crate) fn start_ownership(&self) {
+    /// Joins the cluster: heartbeat, a short wait so that peers starting at the same moment
+    /// are counted, the lease keeper, a first round of partition work (this node takes its
+    /// share before it reports ready), then the ownership loop.
+    ///
+    /// Call it once, after [`Node::attach_transport`] (if the node has a transport), so that
+    /// peers can reach this node as soon as they see its heartbeat.
+    pub async fn join_cluster(&self) {
         let Some(cluster) = self.cluster() else { return };
-        let node = self.clone();
-        let task = tokio::spawn(async move { node.ownership_loop().await });
-        *cluster.task.lock().unwrap_or_else(|poison| poison.into_inner()) = Some(task);
+        self.heartbeat().await;
+        tokio::time::sleep(Duration::from_millis(self.inner.config.cluster.heartbeat_ms)).await;
+        let keeper = self.clone();
+        let keeper = tokio::spawn(async move { keeper.lease_keeper().await });
+        cluster.tasks.lock().unwrap_or_else(|poison| poison.into_inner()).push(keeper);
+        self.tick().await;
+        cluster.settled.store(true, Ordering::SeqCst);
+        let owner = self.clone();
+        let owner = tokio::spawn(async move {
+            let renew = Duration::from_millis(owner.inner.config.cluster.renew_ms);
+            tokio::time::sleep(renew).await;
+            owner.ownership_loop().await;
+        });
+        cluster.tasks.lock().unwrap_or_else(|poison| poison.into_inner()).push(owner);
     }
 
+    /// Keeps the heartbeat and the leases alive, every `renew_ms`, and does nothing else: no
+    /// partition work ever delays a renewal (a node busy adopting or reconciling a large share
+    /// must not fence itself off). What the renewals find (leases lost, leases held again after
+    /// a lapse) is handed to the ownership loop.
+    async fn lease_keeper(&self) {
+        let renew = Duration::from_millis(self.inner.config.cluster.renew_ms);
+        loop {
+            let started = Instant::now();
+            self.heartbeat().await;
+            self.check_server_restart().await;
+            self.renew_held(started).await;
+            tokio::time::sleep_until((started + renew).into()).await;
+        }
+    }
+
+    /// Partition work, every `renew_ms`: membership, assignment, then stop what was lost,
+    /// reload what lapsed, release what moved away and acquire what this node gained; and the
+    /// reconciliation every `reconcile_ms`.
     async fn ownership_loop(&self) {
         let config = &self.inner.config.cluster;
         let renew = Duration::from_millis(config.renew_ms);
@@ -137,9 +176,6 @@ impl Node {
         loop {
             let started = Instant::now();
             self.tick().await;
-            if let Some(cluster) = self.cluster() {
-                cluster.settled.store(true, Ordering::SeqCst);
-            }
             if Instant::now() >= next_reconcile {
                 self.reconcile().await;
                 next_reconcile = Instant::now() + reconcile;
@@ -148,32 +184,29 @@ impl Node {
         }
     }
 
-    /// One round: heartbeat, membership, assignment, then renew, release and acquire.
-    pub(crate) async fn tick(&self) {
+    async fn heartbeat(&self) {
         let Some(cluster) = self.cluster() else { return };
-        let config = &self.inner.config.cluster;
-        let sent = Instant::now();
-        let me = self.node_id().to_owned();
-        let member = self.member_record();
-        if let Err(err) = cluster
-            .coordinator
-            .heartbeat(&member, Duration::from_millis(config.heartbeat_ttl_ms))
-            .await
-        {
+        let ttl = Duration::from_millis(self.inner.config.cluster.heartbeat_ttl_ms);
+        if let Err(err) = cluster.coordinator.heartbeat(&self.member_record(), ttl).await {
             warn!(error = %err, "could not refresh this node's heartbeat");
         }
-        self.check_server_restart().await;
+    }
+
+    /// One round of partition work.
+    pub(crate) async fn tick(&self) {
+        let Some(cluster) = self.cluster() else { return };
         if self.inner.parts.stopping.load(Ordering::SeqCst) {
-            // Shutting down: keep the leases while monitors stop and running reactions record
-            // their outcomes; `leave_cluster` releases them all at the end.
-            self.renew_held(sent).await;
+            // Shutting down: the keeper holds the leases while monitors stop and running
+            // reactions record their outcomes; `leave_cluster` releases them all at the end.
             return;
         }
+        let sent = Instant::now();
+        let me = self.node_id().to_owned();
+        self.apply_renewals().await;
         let members = match cluster.coordinator.members().await {
             Ok(members) => members,
             Err(err) => {
                 warn!(error = %err, "cannot read cluster members; keeping current leases");
-                self.renew_held(sent).await;
                 return;
             }
         };
@@ -209,18 +242,48 @@ impl Node {
         self.inner.parts.metrics.partitions_held.set(held);
     }
 
-    /// Renews, releases and acquires so that this node holds exactly `desired`.
+    /// Stops the partitions whose leases were lost and reloads those held again after a
+    /// lapse, as the keeper found them.
+    async fn apply_renewals(&self) {
+        let Some(cluster) = self.cluster() else { return };
+        let (mut lost, reload) = {
+            let mut found = cluster.renewals.lock().unwrap_or_else(|poison| poison.into_inner());
+            (std::mem::take(&mut found.0), std::mem::take(&mut found.1))
+        };
+        // A partition lost at one epoch and acquired again since (at a newer one) was already
+        // reloaded by that acquisition: leave it running.
+        lost.retain(|partition| !cluster.fences.holds(*partition));
+        if !lost.is_empty() {
+            warn!(
+                count = lost.len(),
+                "lost partition leases to another node; stopping their monitors"
+            );
+            self.stop_partitions(&lost, false).await;
+        }
+        let running = cluster.running();
+        let reload: Vec<u32> = reload.into_iter().filter(|p| running.contains(p)).collect();
+        if !reload.is_empty() {
+            info!(
+                count = reload.len(),
+                "leases held again after a lapse; reloading those partitions"
+            );
+            self.stop_partitions(&reload, false).await;
+            self.adopt_partitions(&reload).await;
+        }
+    }
+
+    /// Releases and acquires so that this node holds exactly `desired` (renewals are the
+    /// keeper's).
     async fn apply_desired(&self, desired: &BTreeSet<u32>, sent: Instant) {
         let Some(cluster) = self.cluster() else { return };
         let me = self.node_id().to_owned();
         let ttl = Duration::from_millis(self.inner.config.cluster.lease_ms);
-        self.mark_stale();
         let held = cluster.fences.leases();
-        let (mut keep, drop): (Vec<Lease>, Vec<Lease>) =
-            held.iter().partition(|lease| desired.contains(&lease.partition));
+        let drop: Vec<Lease> =
+            held.iter().filter(|lease| !desired.contains(&lease.partition)).copied().collect();
         // A partition moving away is released only once its running reactions have recorded
         // their outcomes, so its new owner never finds a claim still being worked on; until
-        // then its lease is kept (its monitors are already stopped).
+        // then the keeper renews its lease (its monitors are already stopped).
         let busy: HashSet<u32> = self
             .inner
             .parts
@@ -229,22 +292,24 @@ impl Node {
             .iter()
             .map(|id| cluster.partition_of(id))
             .collect();
-        let (waiting, release): (Vec<Lease>, Vec<Lease>) =
-            drop.iter().partition(|lease| busy.contains(&lease.partition));
-        keep.extend(waiting.iter().copied());
+        let release: Vec<Lease> =
+            drop.iter().filter(|lease| !busy.contains(&lease.partition)).copied().collect();
         if !drop.is_empty() {
             let partitions: Vec<u32> = drop.iter().map(|lease| lease.partition).collect();
             self.stop_partitions(&partitions, true).await;
         }
-        self.renew(&keep, sent).await;
         if !release.is_empty() {
             if let Err(err) = cluster.coordinator.release(&me, &release).await {
                 warn!(error = %err, "could not release leases; they will expire");
             }
             for lease in &release {
-                cluster.fences.drop_partition(lease.partition);
+                cluster.fences.forget(*lease);
             }
-            info!(count = release.len(), waiting = waiting.len(), "released partitions");
+            info!(
+                count = release.len(),
+                waiting = drop.len() - release.len(),
+                "released partitions"
+            );
         }
         let held: HashSet<u32> = cluster.fences.leases().iter().map(|l| l.partition).collect();
         let wanted: Vec<u32> = desired.iter().copied().filter(|p| !held.contains(p)).collect();
@@ -274,16 +339,10 @@ impl Node {
         }
     }
 
-    /// Renews every lease held (used when membership cannot be read).
+    /// Renews every lease held. A lease not renewed in time (past `fence_ms`) has already
+    /// stopped writes locally: it is marked for a reload once held again. The outcomes go to
+    /// the ownership loop ([`Node::apply_renewals`]).
     async fn renew_held(&self, sent: Instant) {
-        let Some(cluster) = self.cluster() else { return };
-        self.mark_stale();
-        let held = cluster.fences.leases();
-        self.renew(&held, sent).await;
-    }
-
-    /// Marks partitions whose lease expired locally: they are reloaded once held again.
-    fn mark_stale(&self) {
         let Some(cluster) = self.cluster() else { return };
         let expired = cluster.fences.expired();
         if !expired.is_empty() {
@@ -293,56 +352,31 @@ impl Node {
             );
             cluster.stale.lock().unwrap_or_else(|poison| poison.into_inner()).extend(expired);
         }
-    }
-
-    async fn renew(&self, leases: &[Lease], sent: Instant) {
-        let Some(cluster) = self.cluster() else { return };
+        let leases = cluster.fences.leases();
         if leases.is_empty() {
             return;
         }
         let ttl = Duration::from_millis(self.inner.config.cluster.lease_ms);
-        let renewed = match cluster.coordinator.renew(self.node_id(), leases, ttl).await {
+        let renewed = match cluster.coordinator.renew(self.node_id(), &leases, ttl).await {
             Ok(renewed) => renewed,
             Err(err) => {
                 warn!(error = %err, "could not renew leases");
                 return;
             }
         };
-        let mut lost = Vec::new();
-        let mut reload = Vec::new();
+        let mut stale = cluster.stale.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut found = cluster.renewals.lock().unwrap_or_else(|poison| poison.into_inner());
         for (lease, ok) in renewed {
+            // Only the lease as it was renewed: one released and taken again meanwhile, at a
+            // new epoch, is left alone.
             if ok {
-                cluster.fences.hold(lease, sent);
-                let mut stale = cluster.stale.lock().unwrap_or_else(|poison| poison.into_inner());
-                // Only a partition whose monitors still run here is reloaded (not one that is
-                // being handed over).
-                if stale.remove(&lease.partition) && cluster.running().contains(&lease.partition) {
-                    reload.push(lease.partition);
+                if cluster.fences.renewed(lease, sent) && stale.remove(&lease.partition) {
+                    found.1.push(lease.partition);
                 }
-            } else {
-                cluster.fences.drop_partition(lease.partition);
-                cluster
-                    .stale
-                    .lock()
-                    .unwrap_or_else(|poison| poison.into_inner())
-                    .remove(&lease.partition);
-                lost.push(lease.partition);
+            } else if cluster.fences.lost(lease) {
+                stale.remove(&lease.partition);
+                found.0.push(lease.partition);
             }
-        }
-        if !lost.is_empty() {
-            warn!(
-                count = lost.len(),
-                "lost partition leases to another node; stopping their monitors"
-            );
-            self.stop_partitions(&lost, false).await;
-        }
-        if !reload.is_empty() {
-            info!(
-                count = reload.len(),
-                "leases held again after a lapse; reloading those partitions"
-            );
-            self.stop_partitions(&reload, false).await;
-            self.adopt_partitions(&reload).await;
         }
     }
 
@@ -383,8 +417,7 @@ impl Node {
     /// and leave. Monitors are already stopped and state flushed.
     pub(crate) async fn leave_cluster(&self) {
         let Some(cluster) = self.cluster() else { return };
-        if let Some(task) = cluster.task.lock().unwrap_or_else(|poison| poison.into_inner()).take()
-        {
+        for task in cluster.tasks.lock().unwrap_or_else(|poison| poison.into_inner()).drain(..) {
             task.abort();
         }
         let leases = cluster.fences.leases();

@@ -112,12 +112,18 @@ impl Node {
         }
         let Some(cluster) = self.cluster() else { return };
         let mut repaired = 0;
+        // What runs here, by partition, in one pass over the board.
+        let mut running: HashMap<u32, Vec<MonitorId>> = HashMap::new();
+        for monitor in self.inner.parts.board.monitors() {
+            running.entry(cluster.partition_of(&monitor.id)).or_default().push(monitor.id.clone());
+        }
         for partition in cluster.running() {
             if !cluster.runs(partition) {
                 continue;
             }
+            let here = running.remove(&partition).unwrap_or_default();
             match cluster.coordinator.partition_monitors(partition).await {
-                Ok(stored) => repaired += self.reconcile_partition(partition, stored).await,
+                Ok(stored) => repaired += self.reconcile_partition(here, stored).await,
                 Err(err) => {
                     warn!(partition, error = %err, "reconciliation could not read a partition")
                 }
@@ -160,10 +166,9 @@ impl Node {
         Ok(())
     }
 
-    /// Brings one held partition's running monitors in line with `stored`; returns how many
-    /// monitors needed a repair.
-    async fn reconcile_partition(&self, partition: u32, stored: Vec<Monitor>) -> usize {
-        let Some(cluster) = self.cluster() else { return 0 };
+    /// Brings one held partition in line with `stored` (`here`: the ids running here); returns
+    /// how many monitors needed a repair.
+    async fn reconcile_partition(&self, here: Vec<MonitorId>, stored: Vec<Monitor>) -> usize {
         let parts = &self.inner.parts;
         let mut repaired = 0;
         let stored_ids: HashSet<MonitorId> = stored.iter().map(|m| m.id.clone()).collect();
@@ -174,13 +179,7 @@ impl Node {
                 self.apply_monitor(monitor).await;
             }
         }
-        let gone: Vec<MonitorId> = parts
-            .board
-            .monitors()
-            .iter()
-            .map(|m| m.id.clone())
-            .filter(|id| cluster.partition_of(id) == partition && !stored_ids.contains(id))
-            .collect();
+        let gone: Vec<MonitorId> = here.into_iter().filter(|id| !stored_ids.contains(id)).collect();
         for id in gone {
             repaired += 1;
             self.forget_monitor(&id).await;

@@ -115,13 +115,19 @@ impl CpuTime {
     }
 }
 
-/// Returns VmRSS from /proc/self/status, in bytes.
+/// Returns this process's VmRSS, in bytes.
 pub fn vm_rss() -> Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").context("read /proc/self/status")?;
+    rss_of(std::process::id())
+}
+
+/// Returns a process's VmRSS (from /proc/PID/status), in bytes.
+pub fn rss_of(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
     let line = status
         .lines()
         .find(|line| line.starts_with("VmRSS:"))
-        .context("no VmRSS in /proc/self/status")?;
+        .with_context(|| format!("no VmRSS in {path}"))?;
     let kib: u64 = line
         .trim_start_matches("VmRSS:")
         .trim()

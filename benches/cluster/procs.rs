@@ -51,20 +51,6 @@ pub fn free_port() -> Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// Returns a process's resident memory (VmRSS of /proc/PID/status), in bytes.
-pub fn rss_of(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).context("read status")?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).context("no VmRSS")?;
-    let kib: u64 = line
-        .trim_start_matches("VmRSS:")
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .context("parse VmRSS")?;
-    Ok(kib * 1024)
-}
-
 /// A child process, signalled by pid and killed by pid when dropped.
 pub struct Proc {
     name: String,

@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 
 use crate::Bench;
-use crate::procs::rss_of;
-use crate::support::{machine_cpu, process_cpu, row};
+use crate::support::{machine_cpu, process_cpu, row, rss_of};
 
 /// What one node's `/metrics` says: checks run, and the cumulative schedule-lateness
 /// histogram as (upper bound in seconds, count).

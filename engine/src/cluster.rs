@@ -178,7 +178,7 @@ impl Fences {
         }
     }
 
-    /// Forgets `lease` (released or lost), only if the table still holds the partition at
+    /// Forgets `lease` (released, or lost to another node), only if the table still holds the partition at
     /// that epoch; returns whether it did. A lease taken again at a newer epoch stays.
     pub fn lost(&self, lease: Lease) -> bool {
         let mut held = self.held.write().unwrap_or_else(|poison| poison.into_inner());
@@ -187,11 +187,6 @@ impl Fences {
             return true;
         }
         false
-    }
-
-    /// Forgets `lease` after releasing it (same rule as [`Fences::lost`]).
-    pub fn forget(&self, lease: Lease) {
-        self.lost(lease);
     }
 
     /// Forgets a partition, whatever its epoch (it could not be loaded).

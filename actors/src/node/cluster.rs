@@ -303,7 +303,7 @@ impl Node {
                 warn!(error = %err, "could not release leases; they will expire");
             }
             for lease in &release {
-                cluster.fences.forget(*lease);
+                cluster.fences.lost(*lease);
             }
             info!(
                 count = release.len(),

@@ -427,3 +427,18 @@ pub async fn unknown_ids_read_as_absent(store: &dyn Store) {
     assert_eq!(store.get_reaction(&reaction).await.expect("get_reaction"), None, "no reaction");
     assert!(!store.delete_reaction(&reaction).await.expect("delete_reaction"), "nothing deleted");
 }
+
+/// Checks that a store holding the corrupt monitor `corrupt` still writes and reads other
+/// monitors and can delete the corrupt one. Backends' own tests call it after corrupting a
+/// record, which the shared suite cannot do.
+///
+/// # Panics
+/// Panics, naming the behaviour, when the store misbehaves.
+pub async fn a_corrupt_monitor_does_not_poison_the_rest(store: &dyn Store, corrupt: &MonitorId) {
+    let other = sample_monitor("healthy neighbour");
+    store.put_monitor(&other).await.expect("put_monitor next to a corrupt record");
+    let got = store.get_monitor(&other.id).await.expect("get_monitor next to a corrupt record");
+    assert_eq!(got, Some(other), "a corrupt record does not poison its neighbours");
+    let deleted = store.delete_monitor(corrupt).await.expect("delete a corrupt monitor");
+    assert!(deleted, "a corrupt monitor can be deleted");
+}

@@ -150,11 +150,7 @@ async fn garbage_records_read_as_corrupt_errors_naming_the_key() {
     assert!(store.load_states().await.is_err(), "load_states reports a corrupt state");
     let key = format!("{id}/{}", event.id);
     corrupt(store.list_events(&monitor.id, None, 10).await.unwrap_err(), "event", &key);
-    // A corrupt record does not poison the rest of the store.
-    let other = sample_monitor("healthy neighbour");
-    store.put_monitor(&other).await.unwrap();
-    assert_eq!(store.get_monitor(&other.id).await.unwrap(), Some(other));
-    assert!(store.delete_monitor(&monitor.id).await.unwrap(), "a corrupt monitor can be deleted");
+    conformance::a_corrupt_monitor_does_not_poison_the_rest(&store, &monitor.id).await;
 }
 
 #[tokio::test]

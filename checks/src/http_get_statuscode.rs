@@ -17,7 +17,7 @@ use crate::support::{
     parse_http_url, request_error_outcome, status_outcome, validate_status_codes,
     validate_timeout_ms,
 };
-use crate::{Check, CheckContext, ConfigError};
+use crate::{Check, CheckContext, CheckType, ConfigError};
 
 /// Config of an `http-get-statuscode` check.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -36,17 +36,25 @@ pub struct Config {
     pub timeout_ms: u64,
 }
 
-impl Config {
+impl CheckType for Config {
+    const NAME: &'static str = "http-get-statuscode";
+    const DESCRIPTION: &'static str =
+        "GET a URL; healthy when the status code is one of the expected codes";
+
     /// Checks every field: the URL's scheme and host, the codes, the timeout's range.
     ///
     /// # Errors
     /// Returns an error naming the first invalid field (`url`, `codes`, `codes[i]`,
     /// `timeout_ms`).
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self) -> Result<(), ConfigError> {
         parse_http_url(&self.url)?;
         validate_status_codes(&self.codes)?;
         validate_timeout_ms(self.timeout_ms)?;
         Ok(())
+    }
+
+    fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
+        Ok(Some(Box::new(HttpGetStatuscodeCheck::new(self, context)?)))
     }
 }
 

@@ -15,7 +15,7 @@ use crate::support::{
     default_timeout_ms, host_and_port, no_answer_within, parse_http_url, request_error_outcome,
     status_outcome, validate_status_codes, validate_timeout_ms,
 };
-use crate::{Check, CheckContext, ConfigError};
+use crate::{Check, CheckContext, CheckType, ConfigError};
 
 /// How much of the body is searched: the first 1 MiB.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -53,13 +53,17 @@ pub struct Config {
     pub timeout_ms: u64,
 }
 
-impl Config {
+impl CheckType for Config {
+    const NAME: &'static str = "http-keyword";
+    const DESCRIPTION: &'static str =
+        "GET a URL; healthy when the body does (or does not) contain a keyword or regex";
+
     /// Checks every field; compiles `keyword` when `regex` is set.
     ///
     /// # Errors
     /// Returns an error naming the first invalid field (`url`, `keyword`, `codes`, `codes[i]`,
     /// `timeout_ms`).
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self) -> Result<(), ConfigError> {
         parse_http_url(&self.url)?;
         self.compile_matcher()?;
         if let Some(codes) = &self.codes {
@@ -69,6 +73,12 @@ impl Config {
         Ok(())
     }
 
+    fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
+        Ok(Some(Box::new(HttpKeywordCheck::new(self, context)?)))
+    }
+}
+
+impl Config {
     /// Returns a matcher for `keyword`: the regex itself, or the keyword escaped as a literal.
     fn compile_matcher(&self) -> Result<Regex, ConfigError> {
         if self.keyword.is_empty() {

@@ -5,7 +5,8 @@
 //!   kebab-case names); [`CheckConfig::parse`] validates a monitor's `check` object and
 //!   [`CheckConfig::build`] turns it into a runnable check.
 //! - [`CheckContext`]: what checks share on a node (one pooled HTTP client).
-//! - One file per type: [`http_get_statuscode`], [`http_keyword`], [`tcp_check`], [`webhook`].
+//! - [`CheckType`]: what one type's config implements; the `registry!` table lists them all.
+//! - One file per type, named after it (`http-get-statuscode` lives in [`http_get_statuscode`]).
 //!
 //! A failed probe is data ([`CheckOutcome::Failed`]); "could not run" is
 //! [`CheckOutcome::Unknown`].
@@ -64,16 +65,108 @@ impl CheckContext {
     }
 }
 
-/// The registry of check types: one variant per type name.
-#[derive(Debug, Clone)]
-pub enum CheckConfig {
-    /// `http-get-statuscode`.
+/// One check type: its config struct is the type. Adding a type is one file that implements
+/// this trait and one line in the [`registry!`] table below.
+pub trait CheckType: serde::de::DeserializeOwned + JsonSchema + fmt::Debug + Clone {
+    /// Type name as the API spells it, e.g. `tcp-check`.
+    const NAME: &'static str;
+    /// One line on what it checks, as `/api/v1/check-types` lists it.
+    const DESCRIPTION: &'static str;
+    /// True when results arrive through the webhook intake instead of a schedule.
+    const PASSIVE: bool = false;
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// Returns an error naming the first invalid field, relative to the `check` object.
+    fn validate(&self) -> Result<(), ConfigError>;
+
+    /// Builds the runnable check; `None` for passive types.
+    ///
+    /// # Errors
+    /// Fails when the configuration cannot be turned into a check (e.g. a bad regex).
+    fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError>;
+}
+
+/// Declares the registry: the [`CheckConfig`] enum, its parser and dispatch, and
+/// [`check_types`], from one `Variant(module::Config)` line per type.
+macro_rules! registry {
+    ($($variant:ident($module:ident::$config:ident)),+ $(,)?) => {
+        /// The registry of check types: one variant per type name.
+        #[derive(Debug, Clone)]
+        pub enum CheckConfig {
+            $(
+                #[doc = concat!("`", stringify!($module), "`.")]
+                $variant($module::$config),
+            )+
+        }
+
+        impl CheckConfig {
+            fn from_fields(kind: &str, fields: serde_json::Value) -> Result<Self, ConfigError> {
+                match kind {
+                    $(<$module::$config as CheckType>::NAME => {
+                        Ok(Self::$variant(error::from_json(fields)?))
+                    })+
+                    other => {
+                        let known: Vec<_> = check_types().iter().map(|t| t.name).collect();
+                        Err(ConfigError::invalid(
+                            "type",
+                            format!(
+                                "unknown check type `{other}`, expected one of {}",
+                                known.join(", ")
+                            ),
+                        ))
+                    }
+                }
+            }
+
+            fn validate(&self) -> Result<(), ConfigError> {
+                match self {
+                    $(Self::$variant(c) => c.validate(),)+
+                }
+            }
+
+            /// Returns the type name, e.g. `tcp-check`.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => <$module::$config as CheckType>::NAME,)+
+                }
+            }
+
+            /// Returns whether results come from outside (webhooks) instead of a scheduled run.
+            pub fn is_passive(&self) -> bool {
+                match self {
+                    $(Self::$variant(_) => <$module::$config as CheckType>::PASSIVE,)+
+                }
+            }
+
+            /// Builds the runnable check; `None` for passive types.
+            ///
+            /// # Errors
+            /// Fails when the configuration cannot be turned into a check (e.g. a bad regex).
+            pub fn build(
+                &self,
+                context: &CheckContext,
+            ) -> Result<Option<Box<dyn Check>>, ConfigError> {
+                match self {
+                    $(Self::$variant(c) => c.build(context),)+
+                }
+            }
+        }
+
+        /// Returns every check type with its JSON Schema, sorted by name.
+        pub fn check_types() -> Vec<TypeInfo> {
+            let mut types = vec![$(TypeInfo::of::<$module::$config>(),)+];
+            types.sort_by_key(|t| t.name);
+            types
+        }
+    };
+}
+
+registry! {
     HttpGetStatuscode(http_get_statuscode::Config),
-    /// `http-keyword`.
     HttpKeyword(http_keyword::Config),
-    /// `tcp-check`.
     TcpCheck(tcp_check::Config),
-    /// `webhook` (passive: results arrive through the webhook intake).
     Webhook(webhook::Config),
 }
 
@@ -89,51 +182,9 @@ impl CheckConfig {
             Some(_) => return Err(ConfigError::invalid("type", "must be a string")),
             None => return Err(ConfigError::invalid("type", "missing field `type`")),
         };
-        let fields = serde_json::Value::Object(fields);
-        let config = match kind.as_str() {
-            "http-get-statuscode" => Self::HttpGetStatuscode(error::from_json(fields)?),
-            "http-keyword" => Self::HttpKeyword(error::from_json(fields)?),
-            "tcp-check" => Self::TcpCheck(error::from_json(fields)?),
-            "webhook" => Self::Webhook(error::from_json(fields)?),
-            other => {
-                let known: Vec<_> = check_types().iter().map(|t| t.name).collect();
-                return Err(ConfigError::invalid(
-                    "type",
-                    format!("unknown check type `{other}`, expected one of {}", known.join(", ")),
-                ));
-            }
-        };
+        let config = Self::from_fields(&kind, serde_json::Value::Object(fields))?;
         config.validate()?;
         Ok(config)
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        match self {
-            Self::HttpGetStatuscode(c) => c.validate(),
-            Self::HttpKeyword(c) => c.validate(),
-            Self::TcpCheck(c) => c.validate(),
-            Self::Webhook(c) => c.validate(),
-        }
-    }
-
-    /// Returns whether results come from outside (webhooks) instead of a scheduled run.
-    pub fn is_passive(&self) -> bool {
-        matches!(self, Self::Webhook(_))
-    }
-
-    /// Builds the runnable check; `None` for passive types.
-    ///
-    /// # Errors
-    /// Fails when the configuration cannot be turned into a check (e.g. a bad regex).
-    pub fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
-        Ok(Some(match self {
-            Self::HttpGetStatuscode(c) => {
-                Box::new(http_get_statuscode::HttpGetStatuscodeCheck::new(c, context)?)
-            }
-            Self::HttpKeyword(c) => Box::new(http_keyword::HttpKeywordCheck::new(c, context)?),
-            Self::TcpCheck(c) => Box::new(tcp_check::TcpCheck::new(c)?),
-            Self::Webhook(_) => return Ok(None),
-        }))
     }
 }
 
@@ -150,42 +201,15 @@ pub struct TypeInfo {
     pub schema: serde_json::Value,
 }
 
-/// Returns every check type with its JSON Schema, sorted by name.
-pub fn check_types() -> Vec<TypeInfo> {
-    fn info<T: JsonSchema>(
-        name: &'static str,
-        description: &'static str,
-        passive: bool,
-    ) -> TypeInfo {
-        TypeInfo {
-            name,
-            description,
-            passive,
-            schema: cloudroutes_engine::plugin::config_schema::<T>(name),
+impl TypeInfo {
+    fn of<T: CheckType>() -> Self {
+        Self {
+            name: T::NAME,
+            description: T::DESCRIPTION,
+            passive: T::PASSIVE,
+            schema: cloudroutes_engine::plugin::config_schema::<T>(T::NAME),
         }
     }
-    vec![
-        info::<http_get_statuscode::Config>(
-            "http-get-statuscode",
-            "GET a URL; healthy when the status code is one of the expected codes",
-            false,
-        ),
-        info::<http_keyword::Config>(
-            "http-keyword",
-            "GET a URL; healthy when the body does (or does not) contain a keyword or regex",
-            false,
-        ),
-        info::<tcp_check::Config>(
-            "tcp-check",
-            "healthy when a TCP connection to host:port opens in time",
-            false,
-        ),
-        info::<webhook::Config>(
-            "webhook",
-            "results are posted to the monitor's webhook URL (healthy, failed, status)",
-            true,
-        ),
-    ]
 }
 
 #[cfg(test)]
@@ -247,7 +271,13 @@ mod tests {
     fn check_types_give_a_titled_object_schema_per_type() {
         let types = check_types();
         let names: Vec<_> = types.iter().map(|t| t.name).collect();
-        assert_eq!(names, ["http-get-statuscode", "http-keyword", "tcp-check", "webhook"]);
+        let mut sorted = names.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(names, sorted, "sorted by name, each once");
+        for name in ["http-get-statuscode", "http-keyword", "tcp-check", "webhook"] {
+            assert!(names.contains(&name), "{name} missing from {names:?}");
+        }
         for t in &types {
             assert_eq!(t.schema["type"], "object", "{}", t.name);
             assert_eq!(t.schema["title"], t.name);

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use tokio::net::TcpStream;
 
 use crate::support::{default_timeout_ms, io_error_outcome, no_answer_within, validate_timeout_ms};
-use crate::{Check, ConfigError};
+use crate::{Check, CheckContext, CheckType, ConfigError};
 
 /// Longest accepted host name (RFC 1035's limit for a DNS name).
 const MAX_HOST_LEN: usize = 253;
@@ -31,12 +31,16 @@ pub struct Config {
     pub timeout_ms: u64,
 }
 
-impl Config {
+impl CheckType for Config {
+    const NAME: &'static str = "tcp-check";
+    const DESCRIPTION: &'static str =
+        "healthy when a TCP connection to host:port opens in time";
+
     /// Checks every field: a plausible host, a non-zero port, the timeout's range.
     ///
     /// # Errors
     /// Returns an error naming the first invalid field (`host`, `port`, `timeout_ms`).
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self) -> Result<(), ConfigError> {
         if self.host.is_empty() {
             return Err(ConfigError::invalid("host", "must not be empty"));
         }
@@ -54,6 +58,10 @@ impl Config {
         }
         validate_timeout_ms(self.timeout_ms)?;
         Ok(())
+    }
+
+    fn build(&self, _context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
+        Ok(Some(Box::new(TcpCheck::new(self)?)))
     }
 }
 

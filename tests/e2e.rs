@@ -7,5 +7,6 @@ mod bad_input;
 mod cluster;
 mod common;
 mod gating;
+mod intake;
 mod persistence;
 mod redis_harness;

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloudroutes_checks::Check;
+use cloudroutes_checks::{Check, Delivery};
 use cloudroutes_engine::gate::Observation;
 use cloudroutes_engine::{CheckOutcome, Method, MonitorId};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -38,6 +38,9 @@ pub enum MonitorMsg {
     },
     /// Run the check now (outside the schedule), report it, and reply with the outcome.
     RunNow(RpcReplyPort<CheckOutcome>),
+    /// Hand a webhook delivery to the check's memory (heartbeat pings, alert updates); report
+    /// the result it yields, if any, and reply with it.
+    Deliver(Delivery, RpcReplyPort<Option<CheckOutcome>>),
 }
 
 /// What every monitor actor on a node shares.
@@ -113,8 +116,9 @@ impl Actor for MonitorActor {
                 let started = Instant::now();
                 let lateness = started.saturating_duration_since(state.next_due);
                 state.shared.metrics.record_lateness(lateness);
-                let outcome = run_check(state.check.as_ref(), &state.shared).await;
-                report(state, outcome);
+                if let Some(outcome) = tick_check(state.check.as_ref(), &state.shared).await {
+                    report(state, outcome, Method::Automatic);
+                }
                 let now = Instant::now();
                 state.next_due += state.interval;
                 if state.next_due <= now {
@@ -137,7 +141,14 @@ impl Actor for MonitorActor {
             }
             MonitorMsg::RunNow(reply) => {
                 let outcome = run_check(state.check.as_ref(), &state.shared).await;
-                report(state, outcome.clone());
+                report(state, outcome.clone(), Method::Automatic);
+                let _ = reply.send(outcome);
+            }
+            MonitorMsg::Deliver(delivery, reply) => {
+                let outcome = state.check.deliver(&delivery);
+                if let Some(outcome) = &outcome {
+                    report(state, outcome.clone(), Method::Webhook);
+                }
                 let _ = reply.send(outcome);
             }
         }
@@ -145,10 +156,10 @@ impl Actor for MonitorActor {
     }
 }
 
-fn report(state: &MonitorActorState, outcome: CheckOutcome) {
+fn report(state: &MonitorActorState, outcome: CheckOutcome, method: Method) {
     let observation = Observation {
         outcome,
-        method: Method::Automatic,
+        method,
         at: OffsetDateTime::now_utc(),
         node: state.shared.node_id.to_string(),
     };
@@ -159,13 +170,30 @@ fn report(state: &MonitorActorState, outcome: CheckOutcome) {
 
 /// Runs a check inside the node-wide limit and a deadline, and records its metrics.
 pub async fn run_check(check: &dyn Check, shared: &MonitorShared) -> CheckOutcome {
+    limited(check, shared, async { Some(check.run().await) })
+        .await
+        .unwrap_or_else(|| CheckOutcome::Unknown { reason: "the check reported nothing".into() })
+}
+
+/// Runs a scheduled tick: the check itself, or a watchdog's sweep that may report nothing.
+async fn tick_check(check: &dyn Check, shared: &MonitorShared) -> Option<CheckOutcome> {
+    limited(check, shared, check.tick()).await
+}
+
+/// Runs `work` for `check` inside the node-wide limit and a deadline, and records the metrics
+/// of what it reports.
+async fn limited(
+    check: &dyn Check,
+    shared: &MonitorShared,
+    work: impl Future<Output = Option<CheckOutcome>>,
+) -> Option<CheckOutcome> {
     let Ok(_permit) = shared.check_limiter.acquire().await else {
-        return CheckOutcome::Unknown { reason: "node is shutting down".into() };
+        return Some(CheckOutcome::Unknown { reason: "node is shutting down".into() });
     };
     let started = Instant::now();
     let deadline = check.timeout() + CHECK_DEADLINE_GRACE;
-    let outcome = match tokio::time::timeout(deadline, check.run()).await {
-        Ok(outcome) => outcome,
+    let outcome = match tokio::time::timeout(deadline, work).await {
+        Ok(outcome) => outcome?,
         Err(_) => CheckOutcome::Unknown {
             reason: format!("check did not finish within {} ms", deadline.as_millis()),
         },
@@ -177,7 +205,7 @@ pub async fn run_check(check: &dyn Check, shared: &MonitorShared) -> CheckOutcom
         .check_duration
         .get_or_create(&TypeLabel { r#type: kind })
         .observe(started.elapsed().as_secs_f64());
-    outcome
+    Some(outcome)
 }
 
 /// Returns a random delay in `[0, interval)`.

@@ -27,6 +27,7 @@ use crate::supervisor::SupervisorMsg;
 mod claims;
 mod cluster;
 mod cluster_view;
+mod intake;
 mod monitors;
 mod partitions;
 mod reactions;

@@ -135,16 +135,20 @@ pub fn runnable(monitor: &Monitor, context: &CheckContext) -> Option<SupervisorM
 }
 
 /// Returns the supervisor message that starts `monitor` with its already built `check`, or
-/// `None` when it does not run (disabled, or webhook-driven: no check and no interval).
+/// `None` when it does not run (disabled, or webhook-driven without a check of its own).
 pub fn start_message(monitor: &Monitor, check: Option<Box<dyn Check>>) -> Option<SupervisorMsg> {
-    let (true, Some(interval_secs), Some(check)) = (monitor.enabled, monitor.interval_secs, check)
-    else {
+    let (true, Some(check)) = (monitor.enabled, check) else {
         return None;
     };
+    // A watchdog (heartbeat, alert staleness) keeps its own schedule; other checks run every
+    // `interval_secs`, which webhook-driven monitors lack.
+    let interval = check
+        .interval()
+        .or_else(|| monitor.interval_secs.map(|secs| Duration::from_secs(u64::from(secs))))?;
     Some(SupervisorMsg::Upsert {
         id: monitor.id.clone(),
         check: Arc::from(check),
-        interval: Duration::from_secs(u64::from(interval_secs)),
+        interval,
         first_delay: None,
     })
 }

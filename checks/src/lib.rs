@@ -17,9 +17,18 @@ use std::time::Duration;
 use cloudroutes_engine::{CheckOutcome, PluginSpec};
 use schemars::JsonSchema;
 
+pub mod alertmanager_webhook;
+pub mod alerts;
+pub mod datadog_webhook;
 pub mod error;
+pub mod grafana_webhook;
+pub mod heartbeat;
 pub mod http_get_statuscode;
 pub mod http_keyword;
+pub mod intake;
+pub mod logentries_webhook;
+pub mod papertrail_webhook;
+pub mod slack_webhook;
 mod support;
 pub mod tcp_check;
 #[cfg(test)]
@@ -27,6 +36,7 @@ mod test_support;
 pub mod webhook;
 
 pub use error::ConfigError;
+pub use intake::{Delivery, Intake, IntakeError, IntakeRequest};
 
 /// The longest `timeout_ms` any check type accepts: callers waiting on a check run can bound
 /// their wait by it without building the check.
@@ -41,6 +51,24 @@ pub trait Check: Send + Sync + fmt::Debug {
     fn timeout(&self) -> Duration;
     /// Runs the check once.
     async fn run(&self) -> CheckOutcome;
+
+    /// How often the node runs [`Check::tick`] when the type keeps its own schedule (watchdogs
+    /// such as `heartbeat`); `None` means the monitor's `interval_secs`.
+    fn interval(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Runs on the schedule: by default the check itself. A watchdog returns `None` when it
+    /// has nothing to report.
+    async fn tick(&self) -> Option<CheckOutcome> {
+        Some(self.run().await)
+    }
+
+    /// Takes a webhook delivery addressed to this check's own memory and returns the result to
+    /// record, if any. Checks without memory ignore deliveries.
+    fn deliver(&self, _delivery: &Delivery) -> Option<CheckOutcome> {
+        None
+    }
 }
 
 /// What every check on a node shares.
@@ -66,7 +94,7 @@ impl CheckContext {
 }
 
 /// One check type: its config struct is the type. Adding a type is one file that implements
-/// this trait and one line in the [`registry!`] table below.
+/// this trait and one line in the `registry!` table below.
 pub trait CheckType: serde::de::DeserializeOwned + JsonSchema + fmt::Debug + Clone {
     /// Type name as the API spells it, e.g. `tcp-check`.
     const NAME: &'static str;
@@ -74,6 +102,10 @@ pub trait CheckType: serde::de::DeserializeOwned + JsonSchema + fmt::Debug + Clo
     const DESCRIPTION: &'static str;
     /// True when results arrive through the webhook intake instead of a schedule.
     const PASSIVE: bool = false;
+    /// True when the intake also takes `GET` requests (a cron job's `curl URL`).
+    const PINGABLE: bool = false;
+    /// Top-level config fields that are write-only: the API shows them as `"***"`.
+    const SECRET_FIELDS: &'static [&'static str] = &[];
 
     /// Checks every field.
     ///
@@ -86,6 +118,12 @@ pub trait CheckType: serde::de::DeserializeOwned + JsonSchema + fmt::Debug + Clo
     /// # Errors
     /// Fails when the configuration cannot be turned into a check (e.g. a bad regex).
     fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError>;
+
+    /// Parses a webhook request for a monitor of this type; `None` when the type takes no
+    /// webhook results.
+    fn intake(&self, _request: &IntakeRequest<'_>) -> Option<Result<Intake, IntakeError>> {
+        None
+    }
 }
 
 /// Declares the registry: the [`CheckConfig`] enum, its parser and dispatch, and
@@ -140,6 +178,24 @@ macro_rules! registry {
                 }
             }
 
+            /// Returns whether the intake also takes `GET` requests for this monitor.
+            pub fn is_pingable(&self) -> bool {
+                match self {
+                    $(Self::$variant(_) => <$module::$config as CheckType>::PINGABLE,)+
+                }
+            }
+
+            /// Parses a webhook request for this monitor; `None` when its type takes no
+            /// webhook results.
+            pub fn intake(
+                &self,
+                request: &IntakeRequest<'_>,
+            ) -> Option<Result<Intake, IntakeError>> {
+                match self {
+                    $(Self::$variant(c) => c.intake(request),)+
+                }
+            }
+
             /// Builds the runnable check; `None` for passive types.
             ///
             /// # Errors
@@ -168,6 +224,13 @@ registry! {
     HttpKeyword(http_keyword::Config),
     TcpCheck(tcp_check::Config),
     Webhook(webhook::Config),
+    DatadogWebhook(datadog_webhook::Config),
+    AlertmanagerWebhook(alertmanager_webhook::Config),
+    GrafanaWebhook(grafana_webhook::Config),
+    Heartbeat(heartbeat::Config),
+    LogentriesWebhook(logentries_webhook::Config),
+    PapertrailWebhook(papertrail_webhook::Config),
+    SlackWebhook(slack_webhook::Config),
 }
 
 impl CheckConfig {
@@ -183,9 +246,33 @@ impl CheckConfig {
             None => return Err(ConfigError::invalid("type", "missing field `type`")),
         };
         let config = Self::from_fields(&kind, serde_json::Value::Object(fields))?;
+        for field in secret_fields_of(&kind) {
+            if spec.0.get(*field).is_some_and(|value| value == cloudroutes_engine::plugin::REDACTED)
+            {
+                return Err(ConfigError::invalid(
+                    *field,
+                    "`***` stands for a stored secret, and there is none to keep: give the value",
+                ));
+            }
+        }
         config.validate()?;
         Ok(config)
     }
+}
+
+fn secret_fields_of(kind: &str) -> &'static [&'static str] {
+    check_types().into_iter().find(|t| t.name == kind).map_or(&[], |t| t.secret_fields)
+}
+
+/// Returns a monitor's `check` object with its secret fields shown as `"***"`.
+pub fn redact(spec: &PluginSpec) -> PluginSpec {
+    cloudroutes_engine::plugin::redact(spec, secret_fields_of(spec.kind()))
+}
+
+/// Replaces `"***"` placeholders in `new` with the values stored in `old` (same type only), so
+/// that a monitor read from the API can be written back unchanged.
+pub fn restore_secrets(new: &mut PluginSpec, old: &PluginSpec) {
+    cloudroutes_engine::plugin::restore(new, old, secret_fields_of(new.kind()));
 }
 
 /// A check type as `/api/v1/check-types` lists it.
@@ -197,6 +284,8 @@ pub struct TypeInfo {
     pub description: &'static str,
     /// True when results arrive through the webhook intake instead of a schedule.
     pub passive: bool,
+    /// Fields that are write-only (shown as `"***"`).
+    pub secret_fields: &'static [&'static str],
     /// JSON Schema of the type's config object (without `type`).
     pub schema: serde_json::Value,
 }
@@ -207,6 +296,7 @@ impl TypeInfo {
             name: T::NAME,
             description: T::DESCRIPTION,
             passive: T::PASSIVE,
+            secret_fields: T::SECRET_FIELDS,
             schema: cloudroutes_engine::plugin::config_schema::<T>(T::NAME),
         }
     }

@@ -33,8 +33,7 @@ pub struct Config {
 
 impl CheckType for Config {
     const NAME: &'static str = "tcp-check";
-    const DESCRIPTION: &'static str =
-        "healthy when a TCP connection to host:port opens in time";
+    const DESCRIPTION: &'static str = "healthy when a TCP connection to host:port opens in time";
 
     /// Checks every field: a plausible host, a non-zero port, the timeout's range.
     ///

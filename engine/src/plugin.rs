@@ -62,6 +62,49 @@ pub fn config_schema<T: schemars::JsonSchema>(name: &str) -> serde_json::Value {
     schema
 }
 
+/// The placeholder shown instead of a secret value.
+pub const REDACTED: &str = "***";
+
+/// Returns `spec` with each of `fields` (or, for an object, each of its values) replaced by
+/// `"***"`.
+pub fn redact(spec: &crate::PluginSpec, fields: &[&str]) -> crate::PluginSpec {
+    let mut out = spec.clone();
+    for field in fields {
+        match out.0.get_mut(*field) {
+            Some(serde_json::Value::Object(map)) => {
+                for value in map.values_mut() {
+                    *value = REDACTED.into();
+                }
+            }
+            Some(value) if !value.is_null() => *value = REDACTED.into(),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Replaces `"***"` placeholders of `fields` in `new` with the values stored in `old` (same
+/// type only), so that a definition read from the API can be written back unchanged.
+pub fn restore(new: &mut crate::PluginSpec, old: &crate::PluginSpec, fields: &[&str]) {
+    if new.kind() != old.kind() {
+        return;
+    }
+    for field in fields {
+        let old_value = old.0.get(*field);
+        match (new.0.get_mut(*field), old_value) {
+            (Some(serde_json::Value::Object(map)), Some(serde_json::Value::Object(old_map))) => {
+                for (key, value) in map.iter_mut().filter(|(_, value)| *value == REDACTED) {
+                    if let Some(previous) = old_map.get(key) {
+                        *value = previous.clone();
+                    }
+                }
+            }
+            (Some(value), Some(previous)) if value == REDACTED => *value = previous.clone(),
+            _ => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::from_json;

@@ -64,7 +64,7 @@ pub fn monitor(view: &MonitorView, public_url: &str) -> Value {
     let mut out = json!({
         "id": m.id,
         "name": m.name,
-        "check": m.check,
+        "check": cloudroutes_checks::redact(&m.check),
         "interval_secs": m.interval_secs,
         "reactions": m.reactions,
         "enabled": m.enabled,

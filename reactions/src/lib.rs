@@ -193,8 +193,7 @@ pub fn reaction_types() -> Vec<TypeInfo> {
     )]
 }
 
-/// The placeholder shown instead of a secret value.
-pub const REDACTED: &str = "***";
+pub use cloudroutes_engine::plugin::REDACTED;
 
 fn secret_fields_of(kind: &str) -> &'static [&'static str] {
     reaction_types().into_iter().find(|t| t.name == kind).map_or(&[], |t| t.secret_fields)
@@ -203,41 +202,13 @@ fn secret_fields_of(kind: &str) -> &'static [&'static str] {
 /// Returns `spec` with every secret field's value (or, for an object, each of its values)
 /// replaced by `"***"`.
 pub fn redact(spec: &PluginSpec) -> PluginSpec {
-    let mut out = spec.clone();
-    for field in secret_fields_of(spec.kind()) {
-        match out.0.get_mut(*field) {
-            Some(serde_json::Value::Object(map)) => {
-                for value in map.values_mut() {
-                    *value = REDACTED.into();
-                }
-            }
-            Some(value) if !value.is_null() => *value = REDACTED.into(),
-            _ => {}
-        }
-    }
-    out
+    cloudroutes_engine::plugin::redact(spec, secret_fields_of(spec.kind()))
 }
 
 /// Replaces `"***"` placeholders in `new` with the values stored in `old` (same type only), so
 /// that a definition read from the API can be written back unchanged.
 pub fn restore_secrets(new: &mut PluginSpec, old: &PluginSpec) {
-    if new.kind() != old.kind() {
-        return;
-    }
-    for field in secret_fields_of(new.kind()) {
-        let old_value = old.0.get(*field);
-        match (new.0.get_mut(*field), old_value) {
-            (Some(serde_json::Value::Object(map)), Some(serde_json::Value::Object(old_map))) => {
-                for (key, value) in map.iter_mut().filter(|(_, value)| *value == REDACTED) {
-                    if let Some(previous) = old_map.get(key) {
-                        *value = previous.clone();
-                    }
-                }
-            }
-            (Some(value), Some(previous)) if value == REDACTED => *value = previous.clone(),
-            _ => {}
-        }
-    }
+    cloudroutes_engine::plugin::restore(new, old, secret_fields_of(new.kind()));
 }
 
 #[cfg(test)]

@@ -31,6 +31,14 @@ pub enum PeerRequest {
         /// How the result was produced.
         method: Method,
     },
+    /// Hands a webhook delivery to the monitor's own check (heartbeat pings, alert updates)
+    /// and answers with the state afterwards ([`PeerReply::Observed`]).
+    Deliver {
+        /// The monitor the delivery is for.
+        monitor_id: MonitorId,
+        /// The delivery.
+        delivery: cloudroutes_checks::Delivery,
+    },
 }
 
 /// The owner's answer to a [`PeerRequest`].
@@ -146,6 +154,18 @@ mod tests {
         let (from, decoded): (String, PeerRequest) = decode(&bytes).unwrap();
         assert_eq!(from, "node-a");
         assert_eq!(decoded, request);
+        let alerts = vec![cloudroutes_checks::intake::AlertUpdate {
+            key: "fp-1".into(),
+            firing: true,
+            summary: "InstanceDown: web-1".into(),
+        }];
+        let delivery = PeerRequest::Deliver {
+            monitor_id: MonitorId::from("m1"),
+            delivery: cloudroutes_checks::Delivery::Alerts(alerts),
+        };
+        let (_, decoded): (String, PeerRequest) =
+            decode(&encode("node-a", &delivery).unwrap()).unwrap();
+        assert_eq!(decoded, delivery);
     }
 
     #[test]

@@ -51,9 +51,10 @@ impl Node {
     pub async fn replace_monitor(
         &self,
         id: &MonitorId,
-        draft: MonitorDraft,
+        mut draft: MonitorDraft,
     ) -> Result<MonitorView, NodeError> {
         let existing = self.stored_monitor(id).await?;
+        cloudroutes_checks::restore_secrets(&mut draft.check, &existing.check);
         self.save_monitor(draft, existing.id, existing.webhook_key).await
     }
 
@@ -179,7 +180,7 @@ impl Node {
         Ok(MonitorView { monitor, state })
     }
 
-    async fn state_of(&self, id: &MonitorId) -> Result<MonitorState, NodeError> {
+    pub(crate) async fn state_of(&self, id: &MonitorId) -> Result<MonitorState, NodeError> {
         match self.inner.parts.board.state(id) {
             Some(state) => Ok(state),
             None => Ok(self.inner.parts.store.get_state(id).await?.unwrap_or_default()),

@@ -92,12 +92,25 @@ impl Node {
         }
     }
 
+    pub(crate) async fn deliver_remote(
+        &self,
+        node: &str,
+        id: &MonitorId,
+        delivery: cloudroutes_checks::Delivery,
+    ) -> Result<MonitorState, NodeError> {
+        let request = PeerRequest::Deliver { monitor_id: id.clone(), delivery };
+        match self.ask(node, request, ROUTED_TIMEOUT).await? {
+            PeerReply::Observed { state } => Ok(state),
+            other => Err(unexpected(node, id, other)),
+        }
+    }
+
     /// Answers a peer's request for a monitor this node should own.
     async fn answer(&self, request: PeerRequest) -> PeerReply {
         let id = match &request {
-            PeerRequest::RunNow { monitor_id } | PeerRequest::Observe { monitor_id, .. } => {
-                monitor_id.clone()
-            }
+            PeerRequest::RunNow { monitor_id }
+            | PeerRequest::Observe { monitor_id, .. }
+            | PeerRequest::Deliver { monitor_id, .. } => monitor_id.clone(),
         };
         if !matches!(self.owner(&id), Owner::Local) {
             return PeerReply::NotOwner;
@@ -112,6 +125,10 @@ impl Node {
             },
             PeerRequest::Observe { monitor_id, outcome, method } => self
                 .observe_local(&monitor_id, outcome, method)
+                .await
+                .map(|state| PeerReply::Observed { state }),
+            PeerRequest::Deliver { monitor_id, delivery } => self
+                .deliver_local(&monitor_id, delivery)
                 .await
                 .map(|state| PeerReply::Observed { state }),
         };

@@ -30,7 +30,9 @@ impl PeerInbox for Recorder {
                 outcome: CheckOutcome::Healthy { reason: format!("ran {monitor_id}") },
                 state,
             },
-            PeerRequest::Observe { .. } => PeerReply::Observed { state },
+            PeerRequest::Observe { .. } | PeerRequest::Deliver { .. } => {
+                PeerReply::Observed { state }
+            }
         }
     }
 

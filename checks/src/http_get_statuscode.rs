@@ -1,55 +1,88 @@
-//! `http-get-statuscode`: GET a URL; healthy when the response status is one of `codes`.
+//! `http-get-statuscode`: GET a URL; healthy when the response status is one of `codes`, it came
+//! within `max_response_ms` (when set), and, with `expect_json`, the JSON body holds the
+//! expected value.
 //!
-//! The status decides. A small body is read and discarded so the keep-alive connection goes
-//! back to the pool; a large one is dropped unread.
+//! Without `expect_json` the status decides. A small body is read and discarded so the
+//! keep-alive connection goes back to the pool; a large one is dropped unread.
 
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use cloudroutes_engine::CheckOutcome;
+use reqwest::Method;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use url::Url;
 
-use crate::support::{
-    default_codes, default_timeout_ms, drain_for_reuse, host_and_port, no_answer_within,
-    parse_http_url, request_error_outcome, status_outcome, validate_status_codes,
-    validate_timeout_ms,
+use crate::http_options::{
+    Answer, CustomHeaders, ExpectJson, HttpOptions, HttpRequest, Verdict, default_verify_tls,
 };
+use crate::support::{default_codes, default_timeout_ms, parse_http_url, validate_status_codes};
 use crate::{Check, CheckContext, CheckType, ConfigError};
 
 /// Config of an `http-get-statuscode` check.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The URL to GET; `http` or `https` only. Redirects are not followed: a 301 is a status.
+    /// The URL to GET; `http` or `https` only. Redirects are followed only with
+    /// `follow_redirects`: otherwise a 301 is a status.
     #[schemars(url)]
     pub url: String,
     /// Status codes that count as healthy (each 100 to 599, at least one).
     #[serde(default = "default_codes")]
     #[schemars(length(min = 1), inner(range(min = 100, max = 599)))]
     pub codes: Vec<u16>,
-    /// Milliseconds to wait for the status line, 1 to 120000; no answer in time is a failure.
+    /// Milliseconds to wait for the answer (and, with `expect_json`, its body), 1 to 120000;
+    /// no answer in time is a failure.
     #[serde(default = "default_timeout_ms")]
     #[schemars(range(min = 1, max = 120_000))]
     pub timeout_ms: u64,
+    /// Host header to send instead of the URL's (virtual hosts): the check connects to the
+    /// URL's address and sends `Host: <host>`, e.g. `www.example.com` or `example.com:8080`;
+    /// over https the certificate must still match the URL's host.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 259))]
+    pub host: Option<String>,
+    /// Follow redirects (up to 10) and judge the final response. The `host` override and the
+    /// `Authorization`, `Cookie` headers are sent only while a hop stays on the URL's origin.
+    #[serde(default)]
+    pub follow_redirects: bool,
+    /// Verify the server's TLS certificate. False accepts any certificate (self-signed
+    /// internal services).
+    #[serde(default = "default_verify_tls")]
+    pub verify_tls: bool,
+    /// Custom request headers, name to value (at most 32); `Host` is set with `host`.
+    #[serde(default)]
+    #[schemars(extend("maxProperties" = 32))]
+    pub headers: CustomHeaders,
+    /// Response-time threshold in milliseconds (1 to `timeout_ms`): healthy only if the
+    /// status line and headers (after any redirects) arrived within it.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 120_000))]
+    pub max_response_ms: Option<u64>,
+    /// Healthy only if the body (first 1 MiB) is JSON holding `value` at the JSON Pointer
+    /// `path`, e.g. `{"path": "/status", "value": "ok"}`.
+    #[serde(default)]
+    pub expect_json: Option<ExpectJson>,
 }
 
 impl CheckType for Config {
     const NAME: &'static str = "http-get-statuscode";
-    const DESCRIPTION: &'static str =
-        "GET a URL; healthy when the status code is one of the expected codes";
+    const DESCRIPTION: &'static str = "GET a URL; healthy when the status code is one of the \
+        expected codes (optionally in time, and with a JSON value in the body)";
 
-    /// Checks every field: the URL's scheme and host, the codes, the timeout's range.
+    /// Checks every field: the URL's scheme and host, the codes, the timeout's range, the
+    /// shared HTTP options and the JSON assertion.
     ///
     /// # Errors
     /// Returns an error naming the first invalid field (`url`, `codes`, `codes[i]`,
-    /// `timeout_ms`).
+    /// `timeout_ms`, `host`, `headers`, `headers.<name>`, `max_response_ms`,
+    /// `expect_json.path`).
     fn validate(&self) -> Result<(), ConfigError> {
         parse_http_url(&self.url)?;
         validate_status_codes(&self.codes)?;
-        validate_timeout_ms(self.timeout_ms)?;
+        self.options().validate(&[])?;
+        if let Some(expect_json) = &self.expect_json {
+            expect_json.validate()?;
+        }
         Ok(())
     }
 
@@ -58,19 +91,31 @@ impl CheckType for Config {
     }
 }
 
+impl Config {
+    /// Returns the options every HTTP check type shares.
+    fn options(&self) -> HttpOptions<'_> {
+        HttpOptions {
+            host: self.host.as_deref(),
+            follow_redirects: self.follow_redirects,
+            verify_tls: self.verify_tls,
+            headers: &self.headers,
+            max_response_ms: self.max_response_ms,
+            timeout_ms: self.timeout_ms,
+        }
+    }
+}
+
 /// A runnable `http-get-statuscode` check.
 #[derive(Debug)]
 pub struct HttpGetStatuscodeCheck {
-    http: reqwest::Client,
-    url: Url,
-    target: String,
+    request: HttpRequest,
     codes: Vec<u16>,
-    timeout: Duration,
-    timeout_ms: u64,
+    expect_json: Option<ExpectJson>,
 }
 
 impl HttpGetStatuscodeCheck {
-    /// Validates `config` and builds the check on the node's shared HTTP client.
+    /// Validates `config` and builds the check on the node's shared HTTP client (the one
+    /// without certificate verification when `verify_tls` is false).
     ///
     /// # Errors
     /// Returns the first invalid field, as [`Config::validate`] does.
@@ -78,13 +123,14 @@ impl HttpGetStatuscodeCheck {
         config.validate()?;
         let url = parse_http_url(&config.url)?;
         Ok(Self {
-            http: context.http.clone(),
-            target: host_and_port(&url),
-            url,
+            request: HttpRequest::new(Method::GET, url, &config.options(), None, context)?,
             codes: config.codes.clone(),
-            timeout: validate_timeout_ms(config.timeout_ms)?,
-            timeout_ms: config.timeout_ms,
+            expect_json: config.expect_json.clone(),
         })
+    }
+
+    async fn judge(&self, answer: Answer) -> Verdict {
+        self.request.judge_status_and_json(answer, &self.codes, self.expect_json.as_ref()).await
     }
 }
 
@@ -95,149 +141,14 @@ impl Check for HttpGetStatuscodeCheck {
     }
 
     fn timeout(&self) -> Duration {
-        self.timeout
+        self.request.timeout()
     }
 
     async fn run(&self) -> CheckOutcome {
-        let started = Instant::now();
-        let request = self.http.get(self.url.clone()).timeout(self.timeout).send();
-        // The client's own timeout should fire first; this one bounds the run whatever it does.
-        match tokio::time::timeout(self.timeout, request).await {
-            Ok(Ok(response)) => {
-                let outcome = status_outcome(response.status(), &self.codes);
-                drain_for_reuse(response, self.timeout.saturating_sub(started.elapsed())).await;
-                outcome
-            }
-            Ok(Err(error)) => request_error_outcome(&error, &self.target, self.timeout_ms),
-            Err(_) => no_answer_within(self.timeout_ms),
-        }
+        self.request.run(|answer| self.judge(answer)).await
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::time::Instant;
-
-    use serde_json::json;
-
-    use super::*;
-    use crate::test_support::{
-        counting_keep_alive_server, refused_port, serve_http, silent_server,
-    };
-    use crate::{CheckConfig, check_types};
-
-    fn check(url: String, codes: &[u16], timeout_ms: u64) -> HttpGetStatuscodeCheck {
-        let config = Config { url, codes: codes.to_vec(), timeout_ms };
-        HttpGetStatuscodeCheck::new(&config, &CheckContext::new().unwrap()).unwrap()
-    }
-
-    fn parse(value: serde_json::Value) -> Result<CheckConfig, ConfigError> {
-        CheckConfig::parse(&serde_json::from_value(value).unwrap())
-    }
-
-    #[tokio::test]
-    async fn healthy_when_the_status_is_expected() {
-        let addr = serve_http(200, b"hello".to_vec()).await;
-        let outcome = check(format!("http://{addr}/health"), &[200], 2000).run().await;
-        assert_eq!(outcome, CheckOutcome::Healthy { reason: "HTTP 200".into() });
-    }
-
-    #[tokio::test]
-    async fn checks_reuse_one_keep_alive_connection() {
-        let (addr, connections) = counting_keep_alive_server().await;
-        let check = check(format!("http://{addr}/"), &[200], 2000);
-        for _ in 0..5 {
-            assert_eq!(check.run().await, CheckOutcome::Healthy { reason: "HTTP 200".into() });
-        }
-        let opened = connections.load(std::sync::atomic::Ordering::SeqCst);
-        assert_eq!(opened, 1, "five checks opened {opened} connections");
-    }
-
-    #[tokio::test]
-    async fn healthy_when_any_listed_status_answers() {
-        let addr = serve_http(301, Vec::new()).await;
-        let outcome = check(format!("http://{addr}/"), &[200, 301], 2000).run().await;
-        assert_eq!(outcome, CheckOutcome::Healthy { reason: "HTTP 301".into() });
-    }
-
-    #[tokio::test]
-    async fn failed_on_an_unexpected_status() {
-        let addr = serve_http(503, b"down".to_vec()).await;
-        let outcome = check(format!("http://{addr}/"), &[200], 2000).run().await;
-        let reason = "HTTP 503, expected one of 200".to_owned();
-        assert_eq!(outcome, CheckOutcome::Failed { reason });
-    }
-
-    #[tokio::test]
-    async fn failed_when_the_connection_is_refused() {
-        let port = refused_port().await;
-        let outcome = check(format!("http://127.0.0.1:{port}/"), &[200], 2000).run().await;
-        let reason = format!("connection refused: 127.0.0.1:{port}");
-        assert_eq!(outcome, CheckOutcome::Failed { reason });
-    }
-
-    #[tokio::test]
-    async fn failed_in_time_when_the_server_never_answers() {
-        let addr = silent_server().await;
-        let started = Instant::now();
-        let outcome = check(format!("http://{addr}/"), &[200], 300).run().await;
-        assert!(started.elapsed() < Duration::from_millis(1300), "{:?}", started.elapsed());
-        let reason = "no answer within 300 ms".to_owned();
-        assert_eq!(outcome, CheckOutcome::Failed { reason });
-    }
-
-    #[test]
-    fn defaults_to_200_and_5000_ms() {
-        let Ok(CheckConfig::HttpGetStatuscode(config)) =
-            parse(json!({"type": "http-get-statuscode", "url": "https://example.com/"}))
-        else {
-            panic!("expected an http-get-statuscode config");
-        };
-        assert_eq!(config.codes, vec![200]);
-        assert_eq!(config.timeout_ms, 5000);
-    }
-
-    #[test]
-    fn rejects_invalid_fields_naming_them() {
-        let cases = [
-            (json!({"type": "http-get-statuscode", "url": "ftp://x/"}), "url"),
-            (json!({"type": "http-get-statuscode", "url": "not a url"}), "url"),
-            (json!({"type": "http-get-statuscode", "url": "http://x", "codes": []}), "codes"),
-            (
-                json!({"type": "http-get-statuscode", "url": "http://x", "codes": [200, 700]}),
-                "codes[1]",
-            ),
-            (
-                json!({"type": "http-get-statuscode", "url": "http://x", "codes": [70000]}),
-                "codes[0]",
-            ),
-            (
-                json!({"type": "http-get-statuscode", "url": "http://x", "timeout_ms": 0}),
-                "timeout_ms",
-            ),
-            (
-                json!({"type": "http-get-statuscode", "url": "http://x", "timeout_ms": 120_001}),
-                "timeout_ms",
-            ),
-            (json!({"type": "http-get-statuscode", "url": "http://x", "bogus": 1}), "bogus"),
-            (json!({"type": "http-get-statuscode"}), "url"),
-        ];
-        for (value, field) in cases {
-            let error = parse(value.clone()).unwrap_err();
-            assert_eq!(error.field, field, "{value}: {error}");
-        }
-    }
-
-    #[test]
-    fn schema_lists_every_field() {
-        let types = check_types();
-        let info = types.iter().find(|t| t.name == "http-get-statuscode").unwrap();
-        let properties = info.schema["properties"].as_object().unwrap();
-        for field in ["url", "codes", "timeout_ms"] {
-            let description = properties[field]["description"].as_str().unwrap_or_default();
-            assert!(!description.is_empty(), "{field} has no description");
-        }
-        assert_eq!(properties["codes"]["default"], json!([200]));
-        assert_eq!(info.schema["additionalProperties"], json!(false));
-    }
-}
+#[path = "http_get_statuscode_tests.rs"]
+mod tests;

@@ -7,18 +7,19 @@ use std::time::Duration;
 
 use cloudroutes_engine::CheckOutcome;
 use regex::bytes::Regex;
+use reqwest::Method;
 use schemars::JsonSchema;
 use serde::Deserialize;
-use url::Url;
 
-use crate::support::{
-    default_timeout_ms, host_and_port, no_answer_within, parse_http_url, request_error_outcome,
-    status_outcome, validate_status_codes, validate_timeout_ms,
+use crate::http_options::{
+    Answer, BodyPrefix, CustomHeaders, HttpOptions, HttpRequest, Verdict, default_verify_tls,
+    read_body_prefix, truncate,
 };
+use crate::support::{default_timeout_ms, parse_http_url, validate_status_codes};
 use crate::{Check, CheckContext, CheckType, ConfigError};
 
 /// How much of the body is searched: the first 1 MiB.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub const MAX_BODY_BYTES: usize = crate::http_options::MAX_BODY_BYTES;
 
 /// How many characters of the keyword a reason quotes.
 const QUOTED_KEYWORD_CHARS: usize = 80;
@@ -31,7 +32,8 @@ fn default_present() -> bool {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// The URL to GET; `http` or `https` only. Redirects are not followed.
+    /// The URL to GET; `http` or `https` only. Redirects are followed only with
+    /// `follow_redirects`.
     #[schemars(url)]
     pub url: String,
     /// Text to look for in the first 1 MiB of the body (case-sensitive); a regex if `regex`.
@@ -51,6 +53,29 @@ pub struct Config {
     #[serde(default = "default_timeout_ms")]
     #[schemars(range(min = 1, max = 120_000))]
     pub timeout_ms: u64,
+    /// Host header to send instead of the URL's (virtual hosts): the check connects to the
+    /// URL's address and sends `Host: <host>`, e.g. `www.example.com` or `example.com:8080`;
+    /// over https the certificate must still match the URL's host.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 259))]
+    pub host: Option<String>,
+    /// Follow redirects (up to 10) and search the final response. The `host` override and the
+    /// `Authorization`, `Cookie` headers are sent only while a hop stays on the URL's origin.
+    #[serde(default)]
+    pub follow_redirects: bool,
+    /// Verify the server's TLS certificate. False accepts any certificate (self-signed
+    /// internal services).
+    #[serde(default = "default_verify_tls")]
+    pub verify_tls: bool,
+    /// Custom request headers, name to value (at most 32); `Host` is set with `host`.
+    #[serde(default)]
+    #[schemars(extend("maxProperties" = 32))]
+    pub headers: CustomHeaders,
+    /// Response-time threshold in milliseconds (1 to `timeout_ms`): healthy only if the
+    /// status line and headers (after any redirects) arrived within it.
+    #[serde(default)]
+    #[schemars(range(min = 1, max = 120_000))]
+    pub max_response_ms: Option<u64>,
 }
 
 impl CheckType for Config {
@@ -62,14 +87,14 @@ impl CheckType for Config {
     ///
     /// # Errors
     /// Returns an error naming the first invalid field (`url`, `keyword`, `codes`, `codes[i]`,
-    /// `timeout_ms`).
+    /// `timeout_ms`, `host`, `headers`, `headers.<name>`, `max_response_ms`).
     fn validate(&self) -> Result<(), ConfigError> {
         parse_http_url(&self.url)?;
         self.compile_matcher()?;
         if let Some(codes) = &self.codes {
             validate_status_codes(codes)?;
         }
-        validate_timeout_ms(self.timeout_ms)?;
+        self.options().validate(&[])?;
         Ok(())
     }
 
@@ -97,32 +122,31 @@ impl Config {
     /// Returns how reasons name what is searched: `keyword "OK"` or `regex "o+k"`.
     fn quoted_keyword(&self) -> String {
         let noun = if self.regex { "regex" } else { "keyword" };
-        let mut keyword: String = self.keyword.chars().take(QUOTED_KEYWORD_CHARS).collect();
-        if keyword.len() < self.keyword.len() {
-            keyword.push('…');
-        }
+        let keyword = truncate(&self.keyword, QUOTED_KEYWORD_CHARS);
         format!("{noun} {keyword:?}")
+    }
+
+    /// Returns the options every HTTP check type shares.
+    fn options(&self) -> HttpOptions<'_> {
+        HttpOptions {
+            host: self.host.as_deref(),
+            follow_redirects: self.follow_redirects,
+            verify_tls: self.verify_tls,
+            headers: &self.headers,
+            max_response_ms: self.max_response_ms,
+            timeout_ms: self.timeout_ms,
+        }
     }
 }
 
 /// A runnable `http-keyword` check.
 #[derive(Debug)]
 pub struct HttpKeywordCheck {
-    http: reqwest::Client,
-    url: Url,
-    target: String,
+    request: HttpRequest,
     matcher: Regex,
     quoted_keyword: String,
     present: bool,
     codes: Option<Vec<u16>>,
-    timeout: Duration,
-    timeout_ms: u64,
-}
-
-/// The start of a response body and whether more may have followed.
-struct BodyPrefix {
-    bytes: Vec<u8>,
-    reached_limit: bool,
 }
 
 impl HttpKeywordCheck {
@@ -134,29 +158,23 @@ impl HttpKeywordCheck {
         config.validate()?;
         let url = parse_http_url(&config.url)?;
         Ok(Self {
-            http: context.http.clone(),
-            target: host_and_port(&url),
-            url,
+            request: HttpRequest::new(Method::GET, url, &config.options(), None, context)?,
             matcher: config.compile_matcher()?,
             quoted_keyword: config.quoted_keyword(),
             present: config.present,
             codes: config.codes.clone(),
-            timeout: validate_timeout_ms(config.timeout_ms)?,
-            timeout_ms: config.timeout_ms,
         })
     }
 
-    /// Sends the GET and judges the status, then the body.
-    async fn fetch_and_judge(&self) -> Result<CheckOutcome, reqwest::Error> {
-        let mut response = self.http.get(self.url.clone()).timeout(self.timeout).send().await?;
-        if let Some(codes) = &self.codes {
-            let outcome = status_outcome(response.status(), codes);
-            if !matches!(outcome, CheckOutcome::Healthy { .. }) {
-                return Ok(outcome);
-            }
+    /// Judges the status (when `codes` is set) and the response time, then the body.
+    async fn judge(&self, mut answer: Answer) -> Verdict {
+        if let Err(outcome) = self.request.judge_head(&answer, self.codes.as_deref()) {
+            return Verdict { outcome, unread: Some(answer.response) };
         }
-        let body = read_body_prefix(&mut response, MAX_BODY_BYTES).await?;
-        Ok(self.judge_body(&body))
+        match read_body_prefix(&mut answer.response, MAX_BODY_BYTES).await {
+            Ok(body) => self.judge_body(&body).into(),
+            Err(error) => self.request.body_error_outcome(&error, &answer.target).into(),
+        }
     }
 
     fn judge_body(&self, body: &BodyPrefix) -> CheckOutcome {
@@ -181,24 +199,6 @@ impl HttpKeywordCheck {
     }
 }
 
-/// Reads at most `limit` bytes of the body, stopping at the first chunk that reaches it.
-async fn read_body_prefix(
-    response: &mut reqwest::Response,
-    limit: usize,
-) -> Result<BodyPrefix, reqwest::Error> {
-    let expected = response.content_length().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
-    let mut bytes = Vec::with_capacity(expected.min(limit));
-    while let Some(chunk) = response.chunk().await? {
-        let room = limit - bytes.len();
-        if chunk.len() >= room {
-            bytes.extend_from_slice(&chunk[..room]);
-            return Ok(BodyPrefix { bytes, reached_limit: true });
-        }
-        bytes.extend_from_slice(&chunk);
-    }
-    Ok(BodyPrefix { bytes, reached_limit: false })
-}
-
 #[async_trait::async_trait]
 impl Check for HttpKeywordCheck {
     fn kind(&self) -> &'static str {
@@ -206,16 +206,12 @@ impl Check for HttpKeywordCheck {
     }
 
     fn timeout(&self) -> Duration {
-        self.timeout
+        self.request.timeout()
     }
 
     async fn run(&self) -> CheckOutcome {
         // One deadline for the status line and the body together.
-        match tokio::time::timeout(self.timeout, self.fetch_and_judge()).await {
-            Ok(Ok(outcome)) => outcome,
-            Ok(Err(error)) => request_error_outcome(&error, &self.target, self.timeout_ms),
-            Err(_) => no_answer_within(self.timeout_ms),
-        }
+        self.request.run(|answer| self.judge(answer)).await
     }
 }
 

@@ -3,6 +3,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::*;
+use crate::http_options::test_servers::{Reply, reply, serve};
 use crate::test_support::{refused_port, serve_http, silent_server};
 use crate::{CheckConfig, check_types};
 
@@ -14,6 +15,11 @@ fn config(url: String, keyword: &str) -> Config {
         present: true,
         codes: None,
         timeout_ms: 2000,
+        host: None,
+        follow_redirects: false,
+        verify_tls: true,
+        headers: CustomHeaders::default(),
+        max_response_ms: None,
     }
 }
 
@@ -152,10 +158,27 @@ fn rejects_invalid_fields_naming_them() {
             "timeout_ms",
         ),
         (json!({"type": "http-keyword", "url": "http://x/", "keyword": "a", "bogus": 1}), "bogus"),
+        (json!({"type": "http-keyword", "url": "http://x/", "keyword": "a", "host": ""}), "host"),
+        (
+            json!({"type": "http-keyword", "url": "http://x/", "keyword": "a",
+                   "headers": {"Connection": "close"}}),
+            "headers.Connection",
+        ),
+        (
+            json!({"type": "http-keyword", "url": "http://x/", "keyword": "a",
+                   "max_response_ms": 6000}),
+            "max_response_ms",
+        ),
+        (
+            json!({"type": "http-keyword", "url": "http://x/", "keyword": "a",
+                   "expect_json": {"path": "", "value": 1}}),
+            "expect_json",
+        ),
     ];
     for (value, field) in cases {
         let error = parse(value.clone()).unwrap_err();
         assert_eq!(error.field, field, "{value}: {error}");
+        assert_eq!(error.message, error.message.to_lowercase(), "{value}: {error}");
     }
 }
 
@@ -176,8 +199,72 @@ fn schema_lists_every_field() {
     let types = check_types();
     let info = types.iter().find(|t| t.name == "http-keyword").unwrap();
     let properties = info.schema["properties"].as_object().unwrap();
-    for field in ["url", "keyword", "regex", "present", "codes", "timeout_ms"] {
+    let fields = [
+        "url",
+        "keyword",
+        "regex",
+        "present",
+        "codes",
+        "timeout_ms",
+        "host",
+        "follow_redirects",
+        "verify_tls",
+        "headers",
+        "max_response_ms",
+    ];
+    assert_eq!(properties.len(), fields.len(), "{properties:?}");
+    for field in fields {
         assert!(properties.contains_key(field), "{field} missing from {properties:?}");
     }
     assert_eq!(info.schema["required"], json!(["url", "keyword"]));
+}
+
+#[tokio::test]
+async fn sends_the_host_override_and_custom_headers() {
+    let mut server = serve(|request| {
+        let vhost = request.header("host") == Some("status.example.com");
+        reply(200, &[], if vhost { "vhost OK" } else { "default site" })
+    })
+    .await;
+    let headers = CustomHeaders([("X-Probe".to_owned(), "cloudroutes".to_owned())].into());
+    let vhost = Config {
+        host: Some("status.example.com".into()),
+        headers,
+        ..config(server.url("/"), "vhost OK")
+    };
+    assert_eq!(
+        run(vhost).await,
+        CheckOutcome::Healthy { reason: r#"keyword "vhost OK" found"#.into() }
+    );
+    let request = server.next_request().await;
+    assert_eq!(request.header("host"), Some("status.example.com"));
+    assert_eq!(request.header("x-probe"), Some("cloudroutes"));
+}
+
+#[tokio::test]
+async fn follows_redirects_to_search_the_final_body_when_asked() {
+    let server = serve(|request| match request.path.as_str() {
+        "/" => reply(302, &[("Location", "/home")], "moved"),
+        _ => reply(200, &[], "welcome home"),
+    })
+    .await;
+    let stays = config(server.url("/"), "welcome");
+    assert!(matches!(run(stays).await, CheckOutcome::Failed { .. }));
+    let follows = Config { follow_redirects: true, ..config(server.url("/"), "welcome") };
+    assert_eq!(
+        run(follows).await,
+        CheckOutcome::Healthy { reason: r#"keyword "welcome" found"#.into() }
+    );
+}
+
+#[tokio::test]
+async fn failed_when_slower_than_max_response_ms_even_with_the_keyword() {
+    let server =
+        serve(|_| Reply { delay: Duration::from_millis(300), ..reply(200, &[], "OK") }).await;
+    let slow = Config { max_response_ms: Some(100), ..config(server.url("/"), "OK") };
+    let CheckOutcome::Failed { reason } = run(slow).await else { panic!("expected failed") };
+    assert!(
+        reason.starts_with("HTTP 200 in ") && reason.ends_with(" ms, slower than 100 ms"),
+        "{reason}"
+    );
 }

@@ -29,6 +29,8 @@ pub mod intake;
 pub mod logentries_webhook;
 pub mod papertrail_webhook;
 pub mod slack_webhook;
+pub mod http_options;
+pub mod http_post;
 mod support;
 pub mod tcp_check;
 #[cfg(test)]
@@ -76,6 +78,9 @@ pub trait Check: Send + Sync + fmt::Debug {
 pub struct CheckContext {
     /// The node's one pooled HTTP client (keep-alive, no redirects followed by default).
     pub http: reqwest::Client,
+    /// The same client without certificate verification, pooled apart from `http`: only for
+    /// checks configured with `verify_tls: false` (self-signed internal services).
+    pub http_unverified: reqwest::Client,
 }
 
 impl CheckContext {
@@ -84,12 +89,16 @@ impl CheckContext {
     /// # Errors
     /// Fails when the TLS backend cannot be initialised.
     pub fn new() -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("CloudRoutes/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::none())
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build()?;
-        Ok(Self { http })
+        let builder = || {
+            reqwest::Client::builder()
+                .user_agent(concat!("CloudRoutes/", env!("CARGO_PKG_VERSION")))
+                .redirect(reqwest::redirect::Policy::none())
+                .pool_idle_timeout(Duration::from_secs(90))
+        };
+        Ok(Self {
+            http: builder().build()?,
+            http_unverified: builder().tls_danger_accept_invalid_certs(true).build()?,
+        })
     }
 }
 
@@ -222,6 +231,7 @@ macro_rules! registry {
 registry! {
     HttpGetStatuscode(http_get_statuscode::Config),
     HttpKeyword(http_keyword::Config),
+    HttpPost(http_post::Config),
     TcpCheck(tcp_check::Config),
     Webhook(webhook::Config),
     DatadogWebhook(datadog_webhook::Config),

@@ -20,10 +20,14 @@ use schemars::JsonSchema;
 pub mod error;
 pub mod http_get_statuscode;
 pub mod http_keyword;
+pub mod ssl_certificate_expiry;
+pub mod ssl_common_name;
 mod support;
 pub mod tcp_check;
 #[cfg(test)]
 mod test_support;
+mod tls_probe;
+pub mod udp;
 pub mod webhook;
 
 pub use error::ConfigError;
@@ -166,7 +170,10 @@ macro_rules! registry {
 registry! {
     HttpGetStatuscode(http_get_statuscode::Config),
     HttpKeyword(http_keyword::Config),
+    SslCertificateExpiry(ssl_certificate_expiry::Config),
+    SslCommonName(ssl_common_name::Config),
     TcpCheck(tcp_check::Config),
+    Udp(udp::Config),
     Webhook(webhook::Config),
 }
 

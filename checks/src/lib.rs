@@ -31,10 +31,14 @@ pub mod papertrail_webhook;
 pub mod slack_webhook;
 pub mod http_options;
 pub mod http_post;
+pub mod ssl_certificate_expiry;
+pub mod ssl_common_name;
 mod support;
 pub mod tcp_check;
 #[cfg(test)]
 mod test_support;
+mod tls_probe;
+pub mod udp;
 pub mod webhook;
 
 pub use error::ConfigError;
@@ -232,7 +236,10 @@ registry! {
     HttpGetStatuscode(http_get_statuscode::Config),
     HttpKeyword(http_keyword::Config),
     HttpPost(http_post::Config),
+    SslCertificateExpiry(ssl_certificate_expiry::Config),
+    SslCommonName(ssl_common_name::Config),
     TcpCheck(tcp_check::Config),
+    Udp(udp::Config),
     Webhook(webhook::Config),
     DatadogWebhook(datadog_webhook::Config),
     AlertmanagerWebhook(alertmanager_webhook::Config),

@@ -35,6 +35,58 @@ pub(crate) fn validate_timeout_ms(timeout_ms: u64) -> Result<Duration, ConfigErr
     Ok(Duration::from_millis(timeout_ms))
 }
 
+/// Longest accepted host name (RFC 1035's limit for a DNS name).
+pub(crate) const MAX_HOST_LEN: usize = 253;
+
+/// Accepts a plausible host name or IP address (the field `host`); an IPv6 address may be
+/// bracketed.
+pub(crate) fn validate_host(host: &str) -> Result<(), ConfigError> {
+    if host.is_empty() {
+        return Err(ConfigError::invalid("host", "must not be empty"));
+    }
+    if host.len() > MAX_HOST_LEN {
+        return Err(ConfigError::invalid("host", format!("must be at most {MAX_HOST_LEN} bytes")));
+    }
+    if host.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
+        return Err(ConfigError::invalid("host", "must be a host name or ip address"));
+    }
+    Ok(())
+}
+
+/// Returns `host` without the brackets an IPv6 address may carry (`[::1]` → `::1`).
+pub(crate) fn unbracketed_host(host: &str) -> &str {
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// Returns how reasons name a socket target: `db:5432`, or `[::1]:5432` for IPv6.
+pub(crate) fn socket_target(host: &str, port: u16) -> String {
+    let host = unbracketed_host(host);
+    if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+}
+
+/// How many characters of received data a reason quotes.
+const QUOTED_RECEIVED_CHARS: usize = 80;
+
+/// Returns received bytes as a reason quotes them: lossy UTF-8, escaped and quoted, cut after
+/// 80 characters (`"+PONG\r\n"`, `"aaaa…" (4096 bytes)`, `nothing`).
+pub(crate) fn quote_received(bytes: &[u8]) -> String {
+    if bytes.is_empty() {
+        return "nothing".to_owned();
+    }
+    let text = String::from_utf8_lossy(bytes);
+    let mut head: String = text.chars().take(QUOTED_RECEIVED_CHARS).collect();
+    if head.len() < text.len() {
+        head.push('…');
+        return format!("{head:?} ({} bytes)", bytes.len());
+    }
+    format!("{head:?}")
+}
+
+/// Returns whether `needle` occurs in `haystack`; an empty needle occurs everywhere.
+pub(crate) fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || haystack.windows(needle.len()).any(|window| window == needle)
+}
+
 /// Parses `url` (the field of that name) and accepts only `http` and `https` URLs with a host.
 pub(crate) fn parse_http_url(url: &str) -> Result<Url, ConfigError> {
     let parsed = Url::parse(url).map_err(|error| {
@@ -225,6 +277,26 @@ mod tests {
         let refused = io::Error::from(io::ErrorKind::ConnectionRefused);
         let outcome = io_error_outcome(&refused, "db:5432");
         assert_eq!(outcome, CheckOutcome::Failed { reason: "connection refused: db:5432".into() });
+    }
+
+    #[test]
+    fn hosts_must_be_plausible_and_ipv6_targets_are_bracketed() {
+        for bad in ["", "a b", "a/b", &"x".repeat(254)] {
+            assert_eq!(validate_host(bad).unwrap_err().field, "host", "{bad}");
+        }
+        assert!(validate_host("[::1]").is_ok());
+        assert_eq!(socket_target("::1", 80), "[::1]:80");
+        assert_eq!(socket_target("[::1]", 80), "[::1]:80");
+        assert_eq!(socket_target("db", 5432), "db:5432");
+    }
+
+    #[test]
+    fn received_bytes_are_quoted_escaped_and_cut() {
+        assert_eq!(quote_received(b""), "nothing");
+        assert_eq!(quote_received(b"+PONG\r\n"), r#""+PONG\r\n""#);
+        assert_eq!(quote_received(&[0xff, b'a']), "\"\u{fffd}a\"");
+        let long = quote_received(&[b'a'; 4096]);
+        assert_eq!(long, format!("\"{}…\" (4096 bytes)", "a".repeat(80)));
     }
 
     #[test]

@@ -1,19 +1,26 @@
-//! `tcp-check`: healthy when a TCP connection to `host:port` opens within `timeout_ms`.
+//! `tcp-check`: healthy when a TCP connection to `host:port` opens within `timeout_ms`, and,
+//! with a banner exchange, when the server's answer contains `expect`.
 //!
-//! The connection is closed at once; nothing is sent. Name resolution counts against the timeout.
+//! Without `send` and `expect` the connection is closed at once and nothing is sent. With them,
+//! `send` is written after connecting and up to 64 KiB of the answer is read until `expect`
+//! appears. Name resolution, connecting and the exchange share the one `timeout_ms`.
 
 use std::time::{Duration, Instant};
 
 use cloudroutes_engine::CheckOutcome;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{default_timeout_ms, io_error_outcome, no_answer_within, validate_timeout_ms};
+use crate::support::{
+    contains_bytes, default_timeout_ms, io_error_outcome, no_answer_within, quote_received,
+    socket_target, unbracketed_host, validate_host, validate_timeout_ms,
+};
 use crate::{Check, CheckContext, CheckType, ConfigError};
 
-/// Longest accepted host name (RFC 1035's limit for a DNS name).
-const MAX_HOST_LEN: usize = 253;
+/// The most a banner exchange reads from the server (and the longest `send` or `expect`).
+pub const MAX_EXCHANGE_BYTES: usize = 64 * 1024;
 
 /// Config of a `tcp-check`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
@@ -25,7 +32,16 @@ pub struct Config {
     /// TCP port, 1 to 65535.
     #[schemars(range(min = 1, max = 65535))]
     pub port: u16,
-    /// Milliseconds to wait for the connection to open, 1 to 120000.
+    /// Text to write once connected (e.g. `"PING\r\n"`); nothing is sent when omitted.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 65536))]
+    pub send: Option<String>,
+    /// Text the server's answer must contain (case-sensitive), searched in its first 64 KiB;
+    /// the answer is not read when omitted.
+    #[serde(default)]
+    #[schemars(length(min = 1, max = 65536))]
+    pub expect: Option<String>,
+    /// Milliseconds for connecting and the whole exchange, 1 to 120000.
     #[serde(default = "default_timeout_ms")]
     #[schemars(range(min = 1, max = 120_000))]
     pub timeout_ms: u64,
@@ -33,27 +49,33 @@ pub struct Config {
 
 impl CheckType for Config {
     const NAME: &'static str = "tcp-check";
-    const DESCRIPTION: &'static str = "healthy when a TCP connection to host:port opens in time";
+    const DESCRIPTION: &'static str = "healthy when a TCP connection to host:port opens in time \
+        (and, optionally, the answer to `send` contains `expect`)";
 
-    /// Checks every field: a plausible host, a non-zero port, the timeout's range.
+    /// Checks every field: a plausible host, a non-zero port, non-empty `send` and `expect` of
+    /// at most 64 KiB, the timeout's range.
     ///
     /// # Errors
-    /// Returns an error naming the first invalid field (`host`, `port`, `timeout_ms`).
+    /// Returns an error naming the first invalid field (`host`, `port`, `send`, `expect`,
+    /// `timeout_ms`).
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.host.is_empty() {
-            return Err(ConfigError::invalid("host", "must not be empty"));
-        }
-        if self.host.len() > MAX_HOST_LEN {
-            return Err(ConfigError::invalid(
-                "host",
-                format!("must be at most {MAX_HOST_LEN} bytes"),
-            ));
-        }
-        if self.host.chars().any(|c| c.is_whitespace() || c.is_control() || c == '/') {
-            return Err(ConfigError::invalid("host", "must be a host name or ip address"));
-        }
+        validate_host(&self.host)?;
         if self.port == 0 {
             return Err(ConfigError::invalid("port", "must be between 1 and 65535"));
+        }
+        for (field, text) in [("send", &self.send), ("expect", &self.expect)] {
+            match text {
+                Some(text) if text.is_empty() => {
+                    return Err(ConfigError::invalid(field, "must not be empty"));
+                }
+                Some(text) if text.len() > MAX_EXCHANGE_BYTES => {
+                    return Err(ConfigError::invalid(
+                        field,
+                        format!("must be at most {MAX_EXCHANGE_BYTES} bytes"),
+                    ));
+                }
+                _ => {}
+            }
         }
         validate_timeout_ms(self.timeout_ms)?;
         Ok(())
@@ -70,8 +92,24 @@ pub struct TcpCheck {
     host: String,
     port: u16,
     target: String,
+    send: Option<Vec<u8>>,
+    expect: Option<Vec<u8>>,
     timeout: Duration,
     timeout_ms: u64,
+}
+
+/// How reading the server's answer ended.
+enum AnswerEnd {
+    /// `expect` arrived.
+    Found,
+    /// The server closed the connection first.
+    Closed,
+    /// [`MAX_EXCHANGE_BYTES`] arrived without `expect`.
+    LimitReached,
+    /// The deadline passed first.
+    TimedOut,
+    /// Reading failed (e.g. the connection was reset).
+    Failed(std::io::Error),
 }
 
 impl TcpCheck {
@@ -81,19 +119,91 @@ impl TcpCheck {
     /// Returns the first invalid field, as [`Config::validate`] does.
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
         config.validate()?;
-        let host = config.host.trim_start_matches('[').trim_end_matches(']').to_owned();
-        let target = if host.contains(':') {
-            format!("[{host}]:{}", config.port)
-        } else {
-            format!("{host}:{}", config.port)
-        };
         Ok(Self {
-            host,
+            host: unbracketed_host(&config.host).to_owned(),
             port: config.port,
-            target,
+            target: socket_target(&config.host, config.port),
+            send: config.send.as_ref().map(|text| text.as_bytes().to_vec()),
+            expect: config.expect.as_ref().map(|text| text.as_bytes().to_vec()),
             timeout: validate_timeout_ms(config.timeout_ms)?,
             timeout_ms: config.timeout_ms,
         })
+    }
+
+    /// Sends `send`, if any, then judges the answer against `expect`, if any.
+    async fn exchange(
+        &self,
+        mut stream: TcpStream,
+        deadline: tokio::time::Instant,
+        connected: String,
+    ) -> CheckOutcome {
+        if let Some(send) = &self.send {
+            match tokio::time::timeout_at(deadline, stream.write_all(send)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => return io_error_outcome(&error, &self.target),
+                Err(_) => return no_answer_within(self.timeout_ms),
+            }
+        }
+        let Some(expect) = &self.expect else {
+            return match &self.send {
+                Some(send) => CheckOutcome::Healthy {
+                    reason: format!("{connected}, sent {} bytes", send.len()),
+                },
+                None => CheckOutcome::Healthy { reason: connected },
+            };
+        };
+        let mut answer = Vec::new();
+        let end = read_until_found(&mut stream, expect, deadline, &mut answer).await;
+        let (wanted, target, got) = (quote_received(expect), &self.target, quote_received(&answer));
+        let reason = match end {
+            AnswerEnd::Found => {
+                return CheckOutcome::Healthy {
+                    reason: format!("{connected}, answer contains {wanted}"),
+                };
+            }
+            AnswerEnd::Failed(error) => return io_error_outcome(&error, target),
+            AnswerEnd::Closed => {
+                format!("{target} closed the connection without sending {wanted}, got {got}")
+            }
+            AnswerEnd::LimitReached => {
+                format!(
+                    "no {wanted} in the first {MAX_EXCHANGE_BYTES} bytes from {target}, got {got}"
+                )
+            }
+            AnswerEnd::TimedOut => {
+                format!("no {wanted} from {target} within {} ms, got {got}", self.timeout_ms)
+            }
+        };
+        CheckOutcome::Failed { reason }
+    }
+}
+
+/// Reads into `answer` until it contains `expect`, the server closes, [`MAX_EXCHANGE_BYTES`]
+/// arrived or `deadline` passes.
+async fn read_until_found(
+    stream: &mut TcpStream,
+    expect: &[u8],
+    deadline: tokio::time::Instant,
+    answer: &mut Vec<u8>,
+) -> AnswerEnd {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let room = (MAX_EXCHANGE_BYTES - answer.len()).min(buffer.len());
+        let read = match tokio::time::timeout_at(deadline, stream.read(&mut buffer[..room])).await {
+            Ok(Ok(0)) => return AnswerEnd::Closed,
+            Ok(Ok(read)) => read,
+            Ok(Err(error)) => return AnswerEnd::Failed(error),
+            Err(_) => return AnswerEnd::TimedOut,
+        };
+        // Only the new bytes and the tail that could start a match need searching again.
+        let search_from = answer.len().saturating_sub(expect.len().saturating_sub(1));
+        answer.extend_from_slice(&buffer[..read]);
+        if contains_bytes(&answer[search_from..], expect) {
+            return AnswerEnd::Found;
+        }
+        if answer.len() >= MAX_EXCHANGE_BYTES {
+            return AnswerEnd::LimitReached;
+        }
     }
 }
 
@@ -109,13 +219,17 @@ impl Check for TcpCheck {
 
     async fn run(&self) -> CheckOutcome {
         let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + self.timeout;
         // tokio resolves names on its blocking pool, so a slow resolver never stalls the runtime.
         let connect = TcpStream::connect((self.host.as_str(), self.port));
-        match tokio::time::timeout(self.timeout, connect).await {
+        match tokio::time::timeout_at(deadline, connect).await {
             Ok(Ok(stream)) => {
-                drop(stream);
-                let elapsed_ms = started.elapsed().as_millis();
-                CheckOutcome::Healthy { reason: format!("connected in {elapsed_ms} ms") }
+                let connected = format!("connected in {} ms", started.elapsed().as_millis());
+                if self.send.is_none() && self.expect.is_none() {
+                    drop(stream);
+                    return CheckOutcome::Healthy { reason: connected };
+                }
+                self.exchange(stream, deadline, connected).await
             }
             Ok(Err(error)) => io_error_outcome(&error, &self.target),
             Err(_) => no_answer_within(self.timeout_ms),
@@ -124,114 +238,5 @@ impl Check for TcpCheck {
 }
 
 #[cfg(test)]
-mod tests {
-    use serde_json::json;
-    use tokio::net::TcpListener;
-
-    use super::*;
-    use crate::test_support::refused_port;
-    use crate::{CheckConfig, check_types};
-
-    fn check(host: &str, port: u16, timeout_ms: u64) -> TcpCheck {
-        TcpCheck::new(&Config { host: host.into(), port, timeout_ms }).unwrap()
-    }
-
-    fn parse(value: serde_json::Value) -> Result<CheckConfig, ConfigError> {
-        CheckConfig::parse(&serde_json::from_value(value).unwrap())
-    }
-
-    #[tokio::test]
-    async fn healthy_when_the_port_listens() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let outcome = check("127.0.0.1", port, 2000).run().await;
-        let CheckOutcome::Healthy { reason } = outcome else { panic!("{outcome:?}") };
-        assert!(reason.starts_with("connected in ") && reason.ends_with(" ms"), "{reason}");
-    }
-
-    #[tokio::test]
-    async fn resolves_host_names() {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let outcome = check("localhost", port, 2000).run().await;
-        assert!(matches!(outcome, CheckOutcome::Healthy { .. }), "{outcome:?}");
-    }
-
-    #[tokio::test]
-    async fn failed_when_the_connection_is_refused() {
-        let port = refused_port().await;
-        let outcome = check("127.0.0.1", port, 2000).run().await;
-        let reason = format!("connection refused: 127.0.0.1:{port}");
-        assert_eq!(outcome, CheckOutcome::Failed { reason });
-    }
-
-    /// A listener whose accept queue is full drops new SYNs (Linux), so connecting hangs.
-    #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn failed_in_time_when_the_connection_never_opens() {
-        let socket = tokio::net::TcpSocket::new_v4().unwrap();
-        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let listener = socket.listen(0).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut queued = Vec::new();
-        for _ in 0..16 {
-            let attempt = TcpStream::connect(addr);
-            match tokio::time::timeout(Duration::from_millis(200), attempt).await {
-                Ok(stream) => queued.push(stream.unwrap()),
-                Err(_) => break, // the queue is full
-            }
-        }
-        let started = Instant::now();
-        let outcome = check("127.0.0.1", addr.port(), 300).run().await;
-        assert!(started.elapsed() < Duration::from_millis(1300), "{:?}", started.elapsed());
-        assert_eq!(outcome, CheckOutcome::Failed { reason: "no answer within 300 ms".into() });
-        drop((listener, queued));
-    }
-
-    #[test]
-    fn rejects_invalid_fields_naming_them() {
-        let cases = [
-            (json!({"type": "tcp-check", "host": "x", "port": 0}), "port"),
-            (json!({"type": "tcp-check", "host": "x", "port": 65536}), "port"),
-            (json!({"type": "tcp-check", "host": "x", "port": "eighty"}), "port"),
-            (json!({"type": "tcp-check", "host": "", "port": 80}), "host"),
-            (json!({"type": "tcp-check", "host": "a b", "port": 80}), "host"),
-            (json!({"type": "tcp-check", "port": 80}), "host"),
-            (json!({"type": "tcp-check", "host": "x", "port": 80, "timeout_ms": 0}), "timeout_ms"),
-            (json!({"type": "tcp-check", "host": "x", "port": 80, "bogus": true}), "bogus"),
-        ];
-        for (value, field) in cases {
-            let error = parse(value.clone()).unwrap_err();
-            assert_eq!(error.field, field, "{value}: {error}");
-            assert_eq!(error.message, error.message.to_lowercase(), "{value}: {error}");
-        }
-    }
-
-    #[test]
-    fn timeout_defaults_to_5000_ms() {
-        let Ok(CheckConfig::TcpCheck(config)) =
-            parse(json!({"type": "tcp-check", "host": "db", "port": 5432}))
-        else {
-            panic!("expected a tcp-check config");
-        };
-        assert_eq!(config.timeout_ms, 5000);
-        assert_eq!(TcpCheck::new(&config).unwrap().timeout(), Duration::from_secs(5));
-    }
-
-    #[test]
-    fn ipv6_targets_are_bracketed_in_reasons() {
-        assert_eq!(check("::1", 80, 1000).target, "[::1]:80");
-        assert_eq!(check("[::1]", 80, 1000).target, "[::1]:80");
-    }
-
-    #[test]
-    fn schema_lists_every_field() {
-        let types = check_types();
-        let info = types.iter().find(|t| t.name == "tcp-check").unwrap();
-        let properties = info.schema["properties"].as_object().unwrap();
-        for field in ["host", "port", "timeout_ms"] {
-            assert!(properties.contains_key(field), "{field} missing from {properties:?}");
-        }
-        assert_eq!(properties["port"]["minimum"], json!(1));
-    }
-}
+#[path = "tcp_check_tests.rs"]
+mod tests;

@@ -17,9 +17,11 @@ use std::time::Duration;
 use cloudroutes_engine::{CheckOutcome, PluginSpec};
 use schemars::JsonSchema;
 
+pub mod dns;
 pub mod error;
 pub mod http_get_statuscode;
 pub mod http_keyword;
+pub mod ping;
 mod support;
 pub mod tcp_check;
 #[cfg(test)]
@@ -164,8 +166,10 @@ macro_rules! registry {
 }
 
 registry! {
+    Dns(dns::Config),
     HttpGetStatuscode(http_get_statuscode::Config),
     HttpKeyword(http_keyword::Config),
+    Ping(ping::Config),
     TcpCheck(tcp_check::Config),
     Webhook(webhook::Config),
 }

@@ -20,6 +20,7 @@ use schemars::JsonSchema;
 pub mod alertmanager_webhook;
 pub mod alerts;
 pub mod datadog_webhook;
+pub mod dns;
 pub mod error;
 pub mod grafana_webhook;
 pub mod heartbeat;
@@ -33,6 +34,7 @@ pub mod http_options;
 pub mod http_post;
 pub mod ssl_certificate_expiry;
 pub mod ssl_common_name;
+pub mod ping;
 mod support;
 pub mod tcp_check;
 #[cfg(test)]
@@ -233,11 +235,13 @@ macro_rules! registry {
 }
 
 registry! {
+    Dns(dns::Config),
     HttpGetStatuscode(http_get_statuscode::Config),
     HttpKeyword(http_keyword::Config),
     HttpPost(http_post::Config),
     SslCertificateExpiry(ssl_certificate_expiry::Config),
     SslCommonName(ssl_common_name::Config),
+    Ping(ping::Config),
     TcpCheck(tcp_check::Config),
     Udp(udp::Config),
     Webhook(webhook::Config),

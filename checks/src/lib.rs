@@ -17,9 +17,15 @@ use std::time::Duration;
 use cloudroutes_engine::{CheckOutcome, PluginSpec};
 use schemars::JsonSchema;
 
+mod db_support;
+#[cfg(test)]
+mod db_test_servers;
 pub mod error;
 pub mod http_get_statuscode;
 pub mod http_keyword;
+pub mod mysql_check;
+pub mod postgres_check;
+pub mod redis_check;
 mod support;
 pub mod tcp_check;
 #[cfg(test)]
@@ -166,6 +172,9 @@ macro_rules! registry {
 registry! {
     HttpGetStatuscode(http_get_statuscode::Config),
     HttpKeyword(http_keyword::Config),
+    Mysql(mysql_check::Config),
+    Postgres(postgres_check::Config),
+    Redis(redis_check::Config),
     TcpCheck(tcp_check::Config),
     Webhook(webhook::Config),
 }

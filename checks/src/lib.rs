@@ -21,6 +21,9 @@ pub mod alertmanager_webhook;
 pub mod alerts;
 pub mod datadog_webhook;
 pub mod dns;
+mod db_support;
+#[cfg(test)]
+mod db_test_servers;
 pub mod error;
 pub mod grafana_webhook;
 pub mod heartbeat;
@@ -35,6 +38,9 @@ pub mod http_post;
 pub mod ssl_certificate_expiry;
 pub mod ssl_common_name;
 pub mod ping;
+pub mod mysql_check;
+pub mod postgres_check;
+pub mod redis_check;
 mod support;
 pub mod tcp_check;
 #[cfg(test)]
@@ -242,6 +248,9 @@ registry! {
     SslCertificateExpiry(ssl_certificate_expiry::Config),
     SslCommonName(ssl_common_name::Config),
     Ping(ping::Config),
+    Mysql(mysql_check::Config),
+    Postgres(postgres_check::Config),
+    Redis(redis_check::Config),
     TcpCheck(tcp_check::Config),
     Udp(udp::Config),
     Webhook(webhook::Config),

@@ -217,7 +217,9 @@ fn is_local_resource_exhaustion(error: &io::Error) -> bool {
 }
 
 /// Returns the first error of type `T` in the `source` chain of `error` (itself included).
-fn find_source<'a, T: Error + 'static>(error: &'a (dyn Error + 'static)) -> Option<&'a T> {
+pub(crate) fn find_source<'a, T: Error + 'static>(
+    error: &'a (dyn Error + 'static),
+) -> Option<&'a T> {
     let mut current = Some(error);
     while let Some(error) = current {
         if let Some(found) = error.downcast_ref::<T>() {

@@ -4,7 +4,8 @@
 //! - [`CheckConfig`]: the registry, one serde variant per type name (the original product's
 //!   kebab-case names); [`CheckConfig::parse`] validates a monitor's `check` object and
 //!   [`CheckConfig::build`] turns it into a runnable check.
-//! - [`CheckContext`]: what checks share on a node (one pooled HTTP client).
+//! - [`CheckContext`]: what checks share on a node (one pooled HTTP client, and the node's
+//!   [`execute_shell_command::ExecPolicy`]).
 //! - [`CheckType`]: what one type's config implements; the `registry!` table lists them all.
 //! - One file per type, named after it (`http-get-statuscode` lives in [`http_get_statuscode`]).
 //!
@@ -12,12 +13,14 @@
 //! [`CheckOutcome::Unknown`].
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cloudroutes_engine::{CheckOutcome, PluginSpec};
 use schemars::JsonSchema;
 
 pub mod error;
+pub mod execute_shell_command;
 pub mod http_get_statuscode;
 pub mod http_keyword;
 mod support;
@@ -48,10 +51,12 @@ pub trait Check: Send + Sync + fmt::Debug {
 pub struct CheckContext {
     /// The node's one pooled HTTP client (keep-alive, no redirects followed by default).
     pub http: reqwest::Client,
+    /// Which programs `execute-shell-command` may run on this node (none by default).
+    pub exec: Arc<execute_shell_command::ExecPolicy>,
 }
 
 impl CheckContext {
-    /// Builds the shared context.
+    /// Builds the shared context; running programs is disabled until [`CheckContext::with_exec`].
     ///
     /// # Errors
     /// Fails when the TLS backend cannot be initialised.
@@ -61,7 +66,14 @@ impl CheckContext {
             .redirect(reqwest::redirect::Policy::none())
             .pool_idle_timeout(Duration::from_secs(90))
             .build()?;
-        Ok(Self { http })
+        Ok(Self { http, exec: Arc::new(execute_shell_command::ExecPolicy::disabled()) })
+    }
+
+    /// Returns the context with `policy` deciding what `execute-shell-command` may run.
+    #[must_use]
+    pub fn with_exec(mut self, policy: execute_shell_command::ExecPolicy) -> Self {
+        self.exec = Arc::new(policy);
+        self
     }
 }
 
@@ -164,6 +176,7 @@ macro_rules! registry {
 }
 
 registry! {
+    ExecuteShellCommand(execute_shell_command::Config),
     HttpGetStatuscode(http_get_statuscode::Config),
     HttpKeyword(http_keyword::Config),
     TcpCheck(tcp_check::Config),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: the README's test command, which CI runs too. First installs what
-# the tests need when it is missing: `redis-server`, from Debian, since the Redis store and
-# end-to-end tests start real redis-server processes. Extra arguments go to `cargo test`.
+# the tests need when it is missing, from Debian: the servers the tests start for real
+# (redis-server, dnsmasq, PostgreSQL, MariaDB) and the tools the ping tests use. Extra
+# arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,11 +15,30 @@ as_root() {
     fi
 }
 
-if ! command -v redis-server >/dev/null 2>&1; then
-    echo "scripts/test.sh: redis-server not found, installing the Debian package redis-server" >&2
+# Each test server the suite starts, as a program to look for and the Debian package that
+# provides it.
+needed=(
+    "redis-server:redis-server"
+    "/usr/sbin/dnsmasq:dnsmasq-base"
+    "/usr/lib/postgresql/15/bin/postgres:postgresql"
+    "/usr/sbin/mariadbd:mariadb-server"
+    "setpriv:util-linux"
+    "unshare:util-linux"
+)
+missing=()
+for entry in "${needed[@]}"; do
+    program="${entry%%:*}"
+    package="${entry##*:}"
+    if ! command -v "$program" >/dev/null 2>&1 && [ ! -x "$program" ]; then
+        missing+=("$package")
+    fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+    echo "scripts/test.sh: installing the Debian packages $packages" >&2
     as_root env DEBIAN_FRONTEND=noninteractive apt-get update
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        redis-server
+    # shellcheck disable=SC2086
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $packages
 fi
 
 cargo test --workspace "$@"

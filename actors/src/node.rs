@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cloudroutes_checks::CheckContext;
+use cloudroutes_checks::execute_shell_command::ExecPolicy;
 use cloudroutes_engine::cluster::{Coordinator, Fences};
 use cloudroutes_engine::config::NodeConfig;
 use cloudroutes_engine::{Monitor, MonitorId, MonitorState, Reaction, ReactionId, Status, Store};
@@ -140,8 +141,14 @@ impl Node {
         let board = Arc::new(Board::new(config.router_shards()));
         let book = Arc::new(ReactionBook::default());
         let tasks = tokio_util::task::TaskTracker::new();
-        let check_context =
-            CheckContext::new().map_err(|e| NodeError::Unavailable(format!("http client: {e}")))?;
+        let exec = ExecPolicy::from_config(&config.checks.exec)
+            .map_err(|e| NodeError::Unavailable(format!("exec policy: {e}")))?;
+        if exec.enabled {
+            info!(allow = ?exec.allow, user = ?exec.user, "execute-shell-command may run programs");
+        }
+        let check_context = CheckContext::new()
+            .map_err(|e| NodeError::Unavailable(format!("http client: {e}")))?
+            .with_exec(exec);
         let reaction_context = ReactionContext::new()
             .map_err(|e| NodeError::Unavailable(format!("http client: {e}")))?;
         let node_id: Arc<str> = Arc::from(node_id);

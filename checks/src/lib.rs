@@ -4,7 +4,8 @@
 //! - [`CheckConfig`]: the registry, one serde variant per type name (the original product's
 //!   kebab-case names); [`CheckConfig::parse`] validates a monitor's `check` object and
 //!   [`CheckConfig::build`] turns it into a runnable check.
-//! - [`CheckContext`]: what checks share on a node (one pooled HTTP client).
+//! - [`CheckContext`]: what checks share on a node (one pooled HTTP client, and the node's
+//!   [`execute_shell_command::ExecPolicy`]).
 //! - [`CheckType`]: what one type's config implements; the `registry!` table lists them all.
 //! - One file per type, named after it (`http-get-statuscode` lives in [`http_get_statuscode`]).
 //!
@@ -12,6 +13,7 @@
 //! [`CheckOutcome::Unknown`].
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cloudroutes_engine::{CheckOutcome, PluginSpec};
@@ -20,27 +22,28 @@ use schemars::JsonSchema;
 pub mod alertmanager_webhook;
 pub mod alerts;
 pub mod datadog_webhook;
-pub mod dns;
 mod db_support;
 #[cfg(test)]
 mod db_test_servers;
+pub mod dns;
 pub mod error;
+pub mod execute_shell_command;
 pub mod grafana_webhook;
 pub mod heartbeat;
 pub mod http_get_statuscode;
 pub mod http_keyword;
-pub mod intake;
-pub mod logentries_webhook;
-pub mod papertrail_webhook;
-pub mod slack_webhook;
 pub mod http_options;
 pub mod http_post;
-pub mod ssl_certificate_expiry;
-pub mod ssl_common_name;
-pub mod ping;
+pub mod intake;
+pub mod logentries_webhook;
 pub mod mysql_check;
+pub mod papertrail_webhook;
+pub mod ping;
 pub mod postgres_check;
 pub mod redis_check;
+pub mod slack_webhook;
+pub mod ssl_certificate_expiry;
+pub mod ssl_common_name;
 mod support;
 pub mod tcp_check;
 #[cfg(test)]
@@ -93,10 +96,12 @@ pub struct CheckContext {
     /// The same client without certificate verification, pooled apart from `http`: only for
     /// checks configured with `verify_tls: false` (self-signed internal services).
     pub http_unverified: reqwest::Client,
+    /// Which programs `execute-shell-command` may run on this node (none by default).
+    pub exec: Arc<execute_shell_command::ExecPolicy>,
 }
 
 impl CheckContext {
-    /// Builds the shared context.
+    /// Builds the shared context; running programs is disabled until [`CheckContext::with_exec`].
     ///
     /// # Errors
     /// Fails when the TLS backend cannot be initialised.
@@ -110,7 +115,15 @@ impl CheckContext {
         Ok(Self {
             http: builder().build()?,
             http_unverified: builder().tls_danger_accept_invalid_certs(true).build()?,
+            exec: Arc::new(execute_shell_command::ExecPolicy::disabled()),
         })
+    }
+
+    /// Returns the context with `policy` deciding what `execute-shell-command` may run.
+    #[must_use]
+    pub fn with_exec(mut self, policy: execute_shell_command::ExecPolicy) -> Self {
+        self.exec = Arc::new(policy);
+        self
     }
 }
 
@@ -241,26 +254,27 @@ macro_rules! registry {
 }
 
 registry! {
+    AlertmanagerWebhook(alertmanager_webhook::Config),
+    DatadogWebhook(datadog_webhook::Config),
     Dns(dns::Config),
+    ExecuteShellCommand(execute_shell_command::Config),
+    GrafanaWebhook(grafana_webhook::Config),
+    Heartbeat(heartbeat::Config),
     HttpGetStatuscode(http_get_statuscode::Config),
     HttpKeyword(http_keyword::Config),
     HttpPost(http_post::Config),
-    SslCertificateExpiry(ssl_certificate_expiry::Config),
-    SslCommonName(ssl_common_name::Config),
-    Ping(ping::Config),
+    LogentriesWebhook(logentries_webhook::Config),
     Mysql(mysql_check::Config),
+    PapertrailWebhook(papertrail_webhook::Config),
+    Ping(ping::Config),
     Postgres(postgres_check::Config),
     Redis(redis_check::Config),
+    SlackWebhook(slack_webhook::Config),
+    SslCertificateExpiry(ssl_certificate_expiry::Config),
+    SslCommonName(ssl_common_name::Config),
     TcpCheck(tcp_check::Config),
     Udp(udp::Config),
     Webhook(webhook::Config),
-    DatadogWebhook(datadog_webhook::Config),
-    AlertmanagerWebhook(alertmanager_webhook::Config),
-    GrafanaWebhook(grafana_webhook::Config),
-    Heartbeat(heartbeat::Config),
-    LogentriesWebhook(logentries_webhook::Config),
-    PapertrailWebhook(papertrail_webhook::Config),
-    SlackWebhook(slack_webhook::Config),
 }
 
 impl CheckConfig {
@@ -281,7 +295,7 @@ impl CheckConfig {
             {
                 return Err(ConfigError::invalid(
                     *field,
-                    "`***` stands for a stored secret, and there is none to keep: give the value",
+                    "`***` is the placeholder for a stored secret, and there is none to keep: give the value",
                 ));
             }
         }

@@ -107,6 +107,7 @@ impl CheckType for Config {
     const NAME: &'static str = "mysql";
     const DESCRIPTION: &'static str = "healthy when MySQL accepts a login and answers SELECT 1 \
         (optionally: a SHOW GLOBAL STATUS variable within min/max)";
+    const SECRET_FIELDS: &'static [&'static str] = SECRET_FIELDS;
 
     /// Checks every field: host, port, user, password, database, the status variable and its
     /// thresholds, the timeout's range.

@@ -102,6 +102,7 @@ impl CheckType for Config {
     const NAME: &'static str = "postgres";
     const DESCRIPTION: &'static str =
         "healthy when PostgreSQL accepts a login and answers a read-only query (SELECT 1)";
+    const SECRET_FIELDS: &'static [&'static str] = SECRET_FIELDS;
 
     /// Checks every field: host, port, user, password, database, the query (one statement), the
     /// timeout's range.

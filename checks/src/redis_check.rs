@@ -4,7 +4,8 @@
 //!
 //! One connection per run, closed when the run ends; nothing is written. TLS (`rediss://`) is not
 //! supported yet: our Redis client is built without it, so such a URL is refused at validation.
-//! A password (in `password` or in the URL) never appears in `Debug` output or in reasons.
+//! The password goes in `password` (write-only through the API; a URL holding one is refused)
+//! and never appears in `Debug` output or in reasons.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -26,6 +27,7 @@ use crate::support::{default_timeout_ms, io_error_outcome, no_answer_within, val
 use crate::{Check, CheckContext, CheckType, ConfigError};
 
 /// Fields whose values are write-only through the API.
+/// Write-only fields: the API shows them as `"***"`.
 pub const SECRET_FIELDS: &[&str] = &["password"];
 
 /// A `redis://` URL as configured; `Debug` shows `***` instead of a password in it.
@@ -78,7 +80,7 @@ impl Role {
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// `redis://[user[:password]@]host[:port][/db]` (port 6379 and db 0 by default; `valkey://`
-    /// too). TLS (`rediss://`) is not supported yet. Prefer `password` to a password in the URL.
+    /// too). TLS (`rediss://`) is not supported yet. A password belongs in `password`, not here.
     #[schemars(with = "String", length(min = 1, max = 2048))]
     pub url: RedisUrl,
     /// Password to authenticate with (`AUTH`), write-only; give it here or in `url`, not both.
@@ -130,13 +132,10 @@ impl Config {
         }
         validate_host("url", url.host_str().unwrap_or_default())
             .map_err(|_| invalid("must name a host"))?;
-        if url.password() == Some("***") {
-            return Err(invalid("holds the placeholder \"***\" as its password"));
-        }
-        if url.password().is_some() && self.password.is_some() {
-            return Err(ConfigError::invalid(
-                "password",
-                "give the password in `password` or in `url`, not both",
+        if url.password().is_some() {
+            // The API shows URLs to every reader; only `password` is write-only.
+            return Err(invalid(
+                "must not hold a password: give it in `password`, which the api never shows",
             ));
         }
         let db = url.path().trim_matches('/');
@@ -166,6 +165,7 @@ impl CheckType for Config {
     const NAME: &'static str = "redis";
     const DESCRIPTION: &'static str =
         "healthy when a Redis server answers PING (and reports the expected replication role)";
+    const SECRET_FIELDS: &'static [&'static str] = SECRET_FIELDS;
 
     /// Checks every field: the URL (scheme, host, db), the password, the timeout's range.
     ///

@@ -12,9 +12,11 @@ use toml::{Table, Value};
 
 use crate::error::ConfigError;
 
+mod checks;
 mod cluster;
 mod env;
 
+pub use checks::{ChecksSection, ExecSection, ExecUser};
 pub use cluster::ClusterSection;
 
 /// The embedded store's file name inside `node.data_dir`.
@@ -54,6 +56,9 @@ pub struct NodeConfig {
     /// Node-to-node transport (cluster mode only).
     #[serde(default)]
     pub cluster: ClusterSection,
+    /// What check types that act on this node itself may do.
+    #[serde(default)]
+    pub checks: ChecksSection,
 }
 
 /// `[node]`: identity and local files.
@@ -187,7 +192,9 @@ default_from_serde!(
     StoreSection,
     EngineSection,
     HttpSection,
-    ClusterSection
+    ClusterSection,
+    ChecksSection,
+    ExecSection
 );
 
 impl NodeConfig {
@@ -256,7 +263,8 @@ impl NodeConfig {
         Ok(config)
     }
 
-    /// Checks ranges and consistency; [`NodeConfig::load`] calls it.
+    /// Checks ranges and consistency; [`NodeConfig::load`] calls it. When `checks.exec.user` is
+    /// set, it reads `/etc/passwd` to check that the user exists.
     ///
     /// # Errors
     /// [`ConfigError::Invalid`] naming the dotted key of the first value that is wrong.
@@ -336,7 +344,8 @@ impl NodeConfig {
                 return Err(invalid(key, message));
             }
         }
-        self.validate_cluster_timing()
+        self.validate_cluster_timing()?;
+        self.validate_checks()
     }
 
     /// Returns how many reaction router actors to run: `engine.router_shards`, or one per

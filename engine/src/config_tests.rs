@@ -102,17 +102,34 @@ fn fields_of(section: &str) -> Vec<String> {
     expected.split('`').skip(1).step_by(2).map(|field| field.to_owned()).collect()
 }
 
-#[test]
-fn key_table_matches_the_structs() {
-    let mut from_structs = Vec::new();
-    for field in fields_of("") {
-        if ["node", "store", "engine", "http", "cluster"].contains(&field.as_str()) {
-            from_structs
-                .extend(fields_of(&field).into_iter().map(|leaf| format!("{field}.{leaf}")));
+/// Returns whether `path` is a section: a table whose unknown keys are refused by name.
+fn is_section(path: &str) -> bool {
+    match load_text(&format!("[{path}]\nzzz_unknown = 1"), &[]) {
+        Err(error @ ConfigError::Parse { .. }) => {
+            error.to_string().contains("unknown field `zzz_unknown`")
+        }
+        _ => false,
+    }
+}
+
+/// Returns every dotted key under `section` (the root when empty), sections descended into.
+fn keys_under(section: &str) -> Vec<String> {
+    let mut keys = Vec::new();
+    for field in fields_of(section) {
+        let path = if section.is_empty() { field } else { format!("{section}.{field}") };
+        if is_section(&path) {
+            keys.extend(keys_under(&path));
         } else {
-            from_structs.push(field);
+            keys.push(path);
         }
     }
+    keys
+}
+
+#[test]
+fn key_table_matches_the_structs() {
+    let mut from_structs = keys_under("");
+    assert!(from_structs.contains(&"checks.exec.enabled".to_owned()), "{from_structs:?}");
     let mut table: Vec<String> = KEYS.iter().map(|(key, _)| (*key).to_owned()).collect();
     from_structs.sort();
     table.sort();
@@ -126,6 +143,7 @@ fn every_key_has_a_derived_variable() {
         let value = match kind {
             Kind::Integer => "7",
             Kind::Text | Kind::List => "x",
+            Kind::Bool => "true",
         };
         let found = env::overrides(&vars(&[(&variable, value)])).unwrap();
         assert_eq!(found.len(), 1, "{variable}");
@@ -362,4 +380,85 @@ fn validate_checks_configs_built_in_code() {
     config.validate().unwrap();
     config.engine.state_flush_ms = 0;
     assert_invalid(config.validate().map(|()| NodeConfig::default()), "engine.state_flush_ms");
+}
+
+/// A `[checks.exec]` section that lets monitors run `printf` and `env`.
+const EXEC: &str = "[checks.exec]\nenabled = true\nallow = [\"/usr/bin/printf\", \"/usr/bin/env\"]";
+
+#[test]
+fn exec_checks_are_off_by_default() {
+    let exec = load_env(&[]).unwrap().checks.exec;
+    assert!(!exec.enabled);
+    assert!(exec.allow.is_empty());
+    assert_eq!(exec.max_timeout_ms, 30_000);
+    assert_eq!(exec.user, None);
+    assert_eq!(exec.resolve_user().unwrap(), None);
+}
+
+#[test]
+fn exec_checks_load_from_the_file() {
+    let text = format!("{EXEC}\nmax_timeout_ms = 10000\nuser = \"nobody\"");
+    let exec = load_text(&text, &[]).unwrap().checks.exec;
+    assert!(exec.enabled);
+    assert_eq!(exec.allow, [PathBuf::from("/usr/bin/printf"), PathBuf::from("/usr/bin/env")]);
+    assert_eq!(exec.max_timeout_ms, 10_000);
+    let user = exec.resolve_user().unwrap().expect("nobody resolves");
+    assert_eq!((user.name.as_str(), user.uid), ("nobody", 65_534));
+}
+
+#[test]
+fn exec_checks_load_from_the_environment() {
+    let env = [
+        ("CLOUDROUTES_CHECKS_EXEC_ENABLED", "true"),
+        ("CLOUDROUTES_CHECKS_EXEC_ALLOW", " /usr/bin/printf, /usr/bin/id ,"),
+        ("CLOUDROUTES_CHECKS_EXEC_MAX_TIMEOUT_MS", "2500"),
+        ("CLOUDROUTES_CHECKS_EXEC_USER", "nobody"),
+    ];
+    let exec = load_env(&env).unwrap().checks.exec;
+    assert!(exec.enabled);
+    assert_eq!(exec.allow, [PathBuf::from("/usr/bin/printf"), PathBuf::from("/usr/bin/id")]);
+    assert_eq!(exec.max_timeout_ms, 2_500);
+    assert_eq!(exec.user.as_deref(), Some("nobody"));
+    let exec = load_text(EXEC, &[("CLOUDROUTES_CHECKS_EXEC_ENABLED", "false")]).unwrap();
+    assert!(!exec.checks.exec.enabled, "the environment turns off what the file turned on");
+}
+
+#[test]
+fn exec_check_rejections_name_the_key() {
+    let cases = [
+        ("[checks.exec]\nenabled = true".to_owned(), "checks.exec.allow"),
+        ("[checks.exec]\nenabled = true\nallow = []".to_owned(), "checks.exec.allow"),
+        ("[checks.exec]\nallow = [\"printf\"]".to_owned(), "checks.exec.allow"),
+        ("[checks.exec]\nallow = [\"/usr/bin/../../tmp/x\"]".to_owned(), "checks.exec.allow"),
+        (format!("{EXEC}\nmax_timeout_ms = 0"), "checks.exec.max_timeout_ms"),
+        (format!("{EXEC}\nmax_timeout_ms = 120001"), "checks.exec.max_timeout_ms"),
+        (format!("{EXEC}\nuser = \"\""), "checks.exec.user"),
+        (format!("{EXEC}\nuser = \"no-such-user-here\""), "checks.exec.user"),
+        ("[checks.exec]\nuser = \"no-such-user-here\"".to_owned(), "checks.exec.user"),
+    ];
+    for (text, key) in cases {
+        assert_invalid(load_text(&text, &[]), key);
+    }
+    let error = load_env(&[("CLOUDROUTES_CHECKS_EXEC_ENABLED", "true")]).unwrap_err();
+    assert!(error.to_string().contains("checks.exec.enabled"), "{error}");
+    assert_invalid(Err(error), "checks.exec.allow");
+    let env = [("CLOUDROUTES_CHECKS_EXEC_USER", "no-such-user-here")];
+    assert_invalid(load_env(&env), "checks.exec.user");
+    let emptied = [("CLOUDROUTES_CHECKS_EXEC_ALLOW", "")];
+    assert_invalid(load_text(EXEC, &emptied), "checks.exec.allow");
+}
+
+#[test]
+fn exec_parse_errors_name_the_key_or_the_variable() {
+    let message = parse_error(load_text("[checks.exec]\nallowed = []", &[]));
+    assert!(message.contains("checks.exec.allowed"), "{message}");
+    let message = parse_error(load_text("[checks.ssh]\nenabled = true", &[]));
+    assert!(message.contains("checks.ssh"), "{message}");
+    let message = parse_error(load_text("[checks.exec]\nenabled = \"yes\"", &[]));
+    assert!(message.contains("checks.exec.enabled"), "{message}");
+    let message = parse_error(load_env(&[("CLOUDROUTES_CHECKS_EXEC_ENABLED", "yes")]));
+    assert!(message.contains("CLOUDROUTES_CHECKS_EXEC_ENABLED"), "{message}");
+    assert!(message.contains("true or false"), "{message}");
+    let message = parse_error(load_env(&[("CLOUDROUTES_CHECKS_EXEC_MAX_TIMEOUT_MS", "soon")]));
+    assert!(message.contains("CLOUDROUTES_CHECKS_EXEC_MAX_TIMEOUT_MS"), "{message}");
 }

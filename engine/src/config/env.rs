@@ -13,6 +13,8 @@ pub(crate) enum Kind {
     Text,
     /// Comma-separated text; blanks around items are trimmed, empty items skipped.
     List,
+    /// `true` or `false`.
+    Bool,
 }
 
 /// Every config key, by dotted path, with the kind of value it takes. A test checks it against
@@ -50,6 +52,10 @@ pub(crate) const KEYS: &[(&str, Kind)] = &[
     ("cluster.tls_cert", Kind::Text),
     ("cluster.tls_key", Kind::Text),
     ("cluster.tls_ca", Kind::Text),
+    ("checks.exec.enabled", Kind::Bool),
+    ("checks.exec.allow", Kind::List),
+    ("checks.exec.max_timeout_ms", Kind::Integer),
+    ("checks.exec.user", Kind::Text),
 ];
 
 /// Short names fixed by API.md ("Starting a node"), on top of the derived ones.
@@ -106,6 +112,11 @@ fn parse_value(variable: &str, key: &str, kind: Kind, text: &str) -> Result<Valu
                 env_error(variable, format!("`{key}` expects an integer, got `{text}`"))
             })
         }
+        Kind::Bool => match text.trim() {
+            "true" => Ok(Value::Boolean(true)),
+            "false" => Ok(Value::Boolean(false)),
+            _ => Err(env_error(variable, format!("`{key}` expects true or false, got `{text}`"))),
+        },
         Kind::Text => Ok(Value::String(text.to_owned())),
         Kind::List => Ok(Value::Array(
             text.split(',')

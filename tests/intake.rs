@@ -133,7 +133,7 @@ async fn alertmanager_alerts_each_drive_their_own_status_and_resends_change_noth
         &post_json(&node, &url, &bad).await,
         400,
         "invalid_field",
-        Some("body.alerts[0].status"),
+        Some("alerts[0].status"),
     );
     // Bodies beyond the intake's limit are refused before parsing.
     let huge = json!({"alerts": [], "pad": "x".repeat(300 * 1024)});

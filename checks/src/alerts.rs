@@ -113,7 +113,7 @@ impl AlertRules {
                 "resolved" => false,
                 other => {
                     return Err(ConfigError::invalid(
-                        format!("body.alerts[{i}].status"),
+                        format!("alerts[{i}].status"),
                         format!(
                             "`{}` is not an alert status; expected firing or resolved",
                             clip(other)

@@ -159,10 +159,10 @@ fn a_bad_alert_status_names_the_alert() {
     let body = payload.to_string();
     let request = IntakeRequest { action: None, content_type: None, body: body.as_bytes() };
     let error = default_rules().parse(&request).unwrap_err();
-    assert_eq!(error.field, "body.alerts[1].status");
+    assert_eq!(error.field, "alerts[1].status");
     let request =
         IntakeRequest { action: None, content_type: None, body: b"{\"status\":\"firing\"}" };
-    assert_eq!(default_rules().parse(&request).unwrap_err().field, "body.alerts");
+    assert_eq!(default_rules().parse(&request).unwrap_err().field, "alerts");
 }
 
 #[test]

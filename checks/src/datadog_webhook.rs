@@ -52,7 +52,7 @@ fn parse(request: &IntakeRequest<'_>) -> Result<Intake, ConfigError> {
         (None, Some(title)) => title.as_str(),
         (None, None) => {
             return Err(ConfigError::invalid(
-                "body.title",
+                "title",
                 "missing field `title` (the template must send $EVENT_TITLE or $ALERT_TRANSITION)",
             ));
         }
@@ -126,7 +126,7 @@ mod tests {
     fn warnings_are_ignored_and_bad_payloads_named() {
         assert!(matches!(intake(default_payload("[Warn] CPU at 80%")).unwrap(), Intake::Ignore(_)));
         let error = intake(json!({"body": "no title"})).unwrap_err();
-        assert_eq!(error.field, "body.title");
-        assert_eq!(intake(json!({"title": 5})).unwrap_err().field, "body.title");
+        assert_eq!(error.field, "title");
+        assert_eq!(intake(json!({"title": 5})).unwrap_err().field, "title");
     }
 }

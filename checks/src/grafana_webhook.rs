@@ -56,7 +56,7 @@ fn parse(rules: &AlertRules, request: &IntakeRequest<'_>) -> Result<Intake, Conf
     }
     let Some(state) = payload.state else {
         return Err(ConfigError::invalid(
-            "body.alerts",
+            "alerts",
             "missing field `alerts` (nor a legacy `state`)",
         ));
     };
@@ -69,7 +69,7 @@ fn parse(rules: &AlertRules, request: &IntakeRequest<'_>) -> Result<Intake, Conf
             Ok(Intake::Ignore(format!("grafana state carries no status: {reason}")))
         }
         other => Err(ConfigError::invalid(
-            "body.state",
+            "state",
             format!("`{}` is not a grafana alert state", clip(other)),
         )),
     }

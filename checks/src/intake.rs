@@ -2,7 +2,7 @@
 //! with it.
 //!
 //! Parsing is pure (bytes in, [`Intake`] out) so every sender's format is tested, and fuzzed,
-//! without a server. Errors name the offending part of the payload as `body.…` or `action`.
+//! without a server. Errors name the offending part of the payload by its path in the payload (`alerts[2].status`), `body` for the whole of it, or `action`.
 
 use cloudroutes_engine::CheckOutcome;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
@@ -70,7 +70,7 @@ pub struct AlertUpdate {
 /// Why a webhook request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IntakeError {
-    /// The payload is malformed; the field names the part (`body.…`, `action`).
+    /// The payload is malformed; the field names the part, as [`json_body`] does.
     #[error("{0}")]
     Invalid(ConfigError),
     /// The payload's own credential (for example Slack's verification token) does not match.
@@ -98,21 +98,20 @@ pub fn payload_json(request: &IntakeRequest<'_>) -> Result<serde_json::Value, Co
         payload: String,
     }
     let form: Form = form_body(request)?;
-    serde_json::from_str(&form.payload).map_err(|error| {
-        ConfigError::invalid("body.payload", format!("not valid json: {}", lowercase_first(&error)))
-    })
+    serde_json::from_str(&form.payload)
+        .map_err(|error| ConfigError::invalid("payload", format!("not valid json: {error}")))
 }
 
-/// Returns the body parsed as JSON into `T`, naming the offending field as `body.…`.
+/// Returns the body parsed as JSON into `T`, naming the offending field by its path in the
+/// body (`alerts[2].status`), or `body` when the body is not JSON at all.
 ///
 /// # Errors
 /// The body is not JSON, or does not have `T`'s shape.
 pub fn json_body<T: DeserializeOwned>(request: &IntakeRequest<'_>) -> Result<T, ConfigError> {
-    let value: serde_json::Value = serde_json::from_slice(request.body).map_err(|error| {
-        ConfigError::invalid("body", format!("not valid json: {}", lowercase_first(&error)))
-    })?;
+    let value: serde_json::Value = serde_json::from_slice(request.body)
+        .map_err(|error| ConfigError::invalid("body", format!("not valid json: {error}")))?;
     cloudroutes_engine::plugin::from_json(value).map_err(|error| ConfigError {
-        field: if error.field.is_empty() { "body".into() } else { format!("body.{}", error.field) },
+        field: if error.field.is_empty() { "body".into() } else { error.field },
         message: error.message,
     })
 }
@@ -127,7 +126,7 @@ pub fn form_body<T: DeserializeOwned>(request: &IntakeRequest<'_>) -> Result<T, 
         let field = message
             .split_once("field `")
             .and_then(|(_, rest)| rest.split('`').next())
-            .map_or_else(|| "body".to_owned(), |field| format!("body.{field}"));
+            .map_or_else(|| "body".to_owned(), str::to_owned);
         ConfigError::invalid(field, format!("not a valid form: {}", lowercase_first(&message)))
     })
 }
@@ -200,9 +199,9 @@ mod tests {
         assert_eq!(error.field, "body");
         assert!(error.message.starts_with("not valid json"), "{error}");
         let error = json_body::<Sample>(&request(br#"{"action": 1}"#)).unwrap_err();
-        assert_eq!(error.field, "body.action");
+        assert_eq!(error.field, "action");
         let error = json_body::<Sample>(&request(br#"{"action": "x", "extra": 1}"#)).unwrap_err();
-        assert_eq!(error.field, "body.extra");
+        assert_eq!(error.field, "extra");
     }
 
     #[test]
@@ -222,6 +221,6 @@ mod tests {
             payload: String,
         }
         let error = form_body::<Form>(&request(b"other=1")).unwrap_err();
-        assert_eq!(error.field, "body.payload", "{error}");
+        assert_eq!(error.field, "payload", "{error}");
     }
 }

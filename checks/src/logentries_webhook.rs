@@ -55,7 +55,7 @@ struct Event {
 
 fn parse(request: &IntakeRequest<'_>) -> Result<Intake, ConfigError> {
     let payload: Payload = crate::error::from_json(payload_json(request)?)
-        .map_err(|e| ConfigError::invalid(format!("body.payload.{}", e.field), e.message))?;
+        .map_err(|e| ConfigError::invalid(format!("payload.{}", e.field), e.message))?;
     let mut reason = format!("logentries alert `{}`", payload.alert.name);
     if let Some(line) = payload.event.and_then(|event| event.m) {
         reason.push_str(&format!(": {line}"));
@@ -102,6 +102,6 @@ mod tests {
     fn a_payload_without_an_alert_is_named() {
         let body = json!({"event": {"m": "x"}}).to_string();
         let request = IntakeRequest { action: None, content_type: None, body: body.as_bytes() };
-        assert_eq!(parse(&request).unwrap_err().field, "body.payload.alert");
+        assert_eq!(parse(&request).unwrap_err().field, "payload.alert");
     }
 }

@@ -56,7 +56,7 @@ struct Event {
 
 fn parse(request: &IntakeRequest<'_>) -> Result<Intake, ConfigError> {
     let payload: Payload = crate::error::from_json(payload_json(request)?)
-        .map_err(|e| ConfigError::invalid(format!("body.payload.{}", e.field), e.message))?;
+        .map_err(|e| ConfigError::invalid(format!("payload.{}", e.field), e.message))?;
     let count = payload.events.len();
     let noun = if count == 1 { "event" } else { "events" };
     let mut reason =
@@ -114,10 +114,10 @@ mod tests {
 
     #[test]
     fn malformed_payloads_are_named() {
-        assert_eq!(intake(None, "other=1").unwrap_err().field, "body.payload");
-        assert_eq!(intake(None, "payload=%7Bnot").unwrap_err().field, "body.payload");
+        assert_eq!(intake(None, "other=1").unwrap_err().field, "payload");
+        assert_eq!(intake(None, "payload=%7Bnot").unwrap_err().field, "payload");
         let error = intake(None, &form(&json!({"events": []}))).unwrap_err();
-        assert_eq!(error.field, "body.payload.saved_search");
+        assert_eq!(error.field, "payload.saved_search");
         assert_eq!(intake(Some("reboot"), &form(&payload())).unwrap_err().field, "action");
     }
 }

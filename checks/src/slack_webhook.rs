@@ -129,7 +129,7 @@ mod tests {
         let IntakeError::Invalid(error) = intake("text=false").unwrap_err() else {
             panic!("a form without a token is malformed");
         };
-        assert_eq!(error.field, "body.token");
+        assert_eq!(error.field, "token");
     }
 
     #[test]

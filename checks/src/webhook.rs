@@ -55,11 +55,10 @@ fn parse(request: &IntakeRequest<'_>) -> Result<Intake, ConfigError> {
     } else {
         json_body::<Body>(request)?
     };
-    let (action, field) = match (request.action, body.action.as_deref()) {
-        (Some(action), _) => (action, "action"),
-        (None, Some(action)) => (action, "body.action"),
+    let action = match (request.action, body.action.as_deref()) {
+        (Some(action), _) | (None, Some(action)) => action,
         (None, None) => {
-            return Err(ConfigError::invalid("body.action", "missing field `action`"));
+            return Err(ConfigError::invalid("action", "missing field `action`"));
         }
     };
     let reason = body.reason.as_deref().map(clip).unwrap_or_else(|| format!("webhook: {action}"));
@@ -67,11 +66,7 @@ fn parse(request: &IntakeRequest<'_>) -> Result<Intake, ConfigError> {
         "healthy" | "true" => Ok(Intake::Result(CheckOutcome::Healthy { reason })),
         "failed" | "false" => Ok(Intake::Result(CheckOutcome::Failed { reason })),
         "status" => Ok(Intake::Status),
-        other => {
-            let mut error = unknown_action(other, "healthy, failed or status");
-            error.field = field.into();
-            Err(error)
-        }
+        other => Err(unknown_action(other, "healthy, failed or status")),
     }
 }
 
@@ -106,10 +101,10 @@ mod tests {
 
     #[test]
     fn bad_bodies_name_the_problem() {
-        assert_eq!(intake(None, r#"{"action": "reboot"}"#).unwrap_err().field, "body.action");
+        assert_eq!(intake(None, r#"{"action": "reboot"}"#).unwrap_err().field, "action");
         assert_eq!(intake(Some("reboot"), "").unwrap_err().field, "action");
-        assert_eq!(intake(None, "{}").unwrap_err().field, "body.action");
+        assert_eq!(intake(None, "{}").unwrap_err().field, "action");
         assert_eq!(intake(None, "not json").unwrap_err().field, "body");
-        assert_eq!(intake(None, r#"{"action": "true", "x": 1}"#).unwrap_err().field, "body.x");
+        assert_eq!(intake(None, r#"{"action": "true", "x": 1}"#).unwrap_err().field, "x");
     }
 }

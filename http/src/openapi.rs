@@ -28,6 +28,25 @@ fn ok(status: &str, schema: &str) -> Value {
 /// Returns the OpenAPI document.
 pub fn document() -> Value {
     let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
+    let path_param = |name: &str| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}});
+    let intake_params = json!([path_param("id"), path_param("key")]);
+    let intake_action_params = json!([path_param("id"), path_param("key"), path_param("action")]);
+    // Each webhook type reads its sender's own format: JSON (generic, Datadog, Alertmanager,
+    // Grafana, Logentries), a form (Slack, Papertrail) or plain text (heartbeat notes).
+    let intake_body = json!({
+        "application/json": {"schema": {}},
+        "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+        "text/plain": {"schema": {"type": "string"}}
+    });
+    let intake_result = json!({"type": "object", "required": ["result"], "properties": {
+        "result": {"enum": ["success", "ignored"]}, "status": {"type": "string"},
+        "streak": {"type": "integer"}, "reason": {"type": "string"},
+        "response_type": {"type": "string"}, "text": {"type": "string"}
+    }});
+    let intake_responses = with(
+        json!({"200": {"description": "recorded, or ignored with a reason (Slack gets a slash-command reply)", "content": {"application/json": {"schema": intake_result}}}}),
+        &["400", "403", "404", "405", "409", "413", "503"],
+    );
     let paging = json!([
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
         {"name": "cursor", "in": "query", "schema": {"type": "string"}}
@@ -70,12 +89,33 @@ pub fn document() -> Value {
             },
             "/api/v1/check-types": {"get": {"summary": "check types with JSON Schemas", "responses": with(json!({"200": {"description": "types"}}), &["401"])}},
             "/api/v1/reaction-types": {"get": {"summary": "reaction types with JSON Schemas", "responses": with(json!({"200": {"description": "types"}}), &["401"])}},
-            "/api/v1/webhooks/{id}/{key}": {"post": {
-                "summary": "webhook intake (authenticated by the monitor's key)", "security": [],
-                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "key", "in": "path", "required": true, "schema": {"type": "string"}}],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["action"], "additionalProperties": false, "properties": {"action": {"enum": ["healthy", "failed", "status", "true", "false"]}, "reason": {"type": "string"}}}}}},
-                "responses": with(json!({"200": {"description": "result", "content": {"application/json": {"schema": {"type": "object", "properties": {"result": {"type": "string"}, "status": {"type": "string"}, "streak": {"type": "integer"}}}}}}}), &["400", "404", "409", "413"])
-            }},
+            "/api/v1/webhooks/{id}/{key}": {
+                "post": {
+                    "summary": "webhook intake (authenticated by the monitor's key); the body is the sender's own format, parsed by the monitor's type",
+                    "security": [], "parameters": intake_params.clone(),
+                    "requestBody": {"required": false, "content": intake_body.clone()},
+                    "responses": intake_responses.clone()
+                },
+                "get": {"summary": "heartbeat ping (heartbeat monitors only)", "security": [], "parameters": intake_params.clone(), "responses": intake_responses.clone()}
+            },
+            "/api/v1/webhooks/{id}/{key}/{action}": {
+                "post": {
+                    "summary": "webhook intake with the action in the path (failed, healthy, status; heartbeat: start, fail, an exit status)",
+                    "security": [], "parameters": intake_action_params.clone(),
+                    "requestBody": {"required": false, "content": intake_body.clone()},
+                    "responses": intake_responses.clone()
+                },
+                "get": {"summary": "heartbeat signal (heartbeat monitors only)", "security": [], "parameters": intake_action_params.clone(), "responses": intake_responses.clone()}
+            },
+            "/api/{type}/{id}/{key}/{action}": {
+                "post": {
+                    "summary": "the original product's webhook URL shape (`cr-api` is `webhook`)",
+                    "security": [],
+                    "parameters": [{"name": "type", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "key", "in": "path", "required": true, "schema": {"type": "string"}}, {"name": "action", "in": "path", "required": true, "schema": {"type": "string"}}],
+                    "requestBody": {"required": false, "content": intake_body},
+                    "responses": intake_responses
+                }
+            },
             "/api/v1/cluster": {"get": {"summary": "nodes with liveness, zone, partitions and monitors", "responses": with(ok("200", "Cluster"), &["401", "503"])}},
             "/api/v1/cluster/nodes/{id}/drain": {"parameters": id, "post": {"summary": "move a node's partitions to the other nodes (until it restarts)", "responses": with(json!({"202": {"description": "draining", "content": {"application/json": {"schema": {"type": "object", "properties": {"node": {"type": "string"}, "draining": {"type": "boolean"}}}}}}}), &["401", "404", "409", "503"])}},
             "/healthz": {"get": {"summary": "liveness", "security": [], "responses": {"200": {"description": "alive"}}}},
@@ -89,6 +129,8 @@ pub fn document() -> Value {
                 "E401": {"description": "missing or wrong token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "E404": {"description": "not found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "E409": {"description": "conflict", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "E403": {"description": "the payload's own credential (a Slack token) does not match", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                "E405": {"description": "this monitor's type does not take this method", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "E413": {"description": "body too large", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
                 "E503": {"description": "the node, the store or a monitor's owner is unavailable; retry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             },

@@ -81,6 +81,14 @@ pub fn routes(
             body: Bytes::new(),
         });
     let original = warp::path!("api" / String / String / String / String)
+        .and_then(|url_type: String, id, key, action| async move {
+            // `/api/v1/…` is this API's own space (`/api/v1/monitors/{id}/fail`, say).
+            if url_type == "v1" {
+                return Err(warp::reject::not_found());
+            }
+            Ok((url_type, id, key, action))
+        })
+        .untuple_one()
         .and(warp::post())
         .and(warp::header::optional::<String>("content-type"))
         .and(body)
@@ -171,6 +179,12 @@ fn slack_reply(answer: &Value) -> Value {
 
 fn intake_error(error: IntakeError) -> ApiError {
     match error {
+        // The body as a whole does not parse: the same error as any malformed JSON body.
+        IntakeError::Invalid(error) if error.field == "body" => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!("body is {}", error.message),
+        ),
         IntakeError::Invalid(error) => ApiError::invalid(error.field, error.message),
         IntakeError::Denied(message) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
     }

@@ -416,9 +416,37 @@ async fn type_catalogs_list_each_type_with_a_schema() {
             .unwrap_or_else(|| panic!("no check type {name} in {}", json!(checks)))
             .clone()
     };
-    for name in ["tcp-check", "http-get-statuscode", "http-keyword", "webhook"] {
-        assert!(find(name)["schema"].is_object(), "{name} has no schema");
+    let names: Vec<&str> = checks.iter().filter_map(|t| t["name"].as_str()).collect();
+    let catalog = [
+        "alertmanager-webhook",
+        "datadog-webhook",
+        "dns",
+        "execute-shell-command",
+        "grafana-webhook",
+        "heartbeat",
+        "http-get-statuscode",
+        "http-keyword",
+        "http-post",
+        "logentries-webhook",
+        "mysql",
+        "papertrail-webhook",
+        "ping",
+        "postgres",
+        "redis",
+        "slack-webhook",
+        "ssl-certificate-expiry",
+        "ssl-common-name",
+        "tcp-check",
+        "udp",
+        "webhook",
+    ];
+    assert_eq!(names, catalog, "every check type, sorted by name");
+    for name in catalog {
+        assert!(find(name)["schema"]["properties"].is_object(), "{name} has no schema");
     }
+    let slack = find("slack-webhook");
+    assert_eq!(slack["secret_fields"], json!(["token"]), "{slack}");
+    assert_eq!(find("heartbeat")["passive"], true);
     let required = |t: &Value| -> BTreeSet<String> {
         t["schema"]["required"]
             .as_array()

@@ -264,6 +264,33 @@ async fn any_node_answers_for_any_monitor() {
     assert_eq!(owners.len(), 1, "one owner recorded every result: {owners:?}");
     let changes: Vec<Value> = cluster.node(1).events(&id).await;
     assert_eq!(changes.len(), 6, "six status changes, each recorded once: {changes:?}");
+
+    // Alert updates go to the owner's alert book, whichever node receives them: the book
+    // sees web-1 resolve while web-2 still fires, and a resend through a third node is known.
+    let (status, hooked) = cluster
+        .node(0)
+        .post("/monitors", json!({"name": "alerts", "check": {"type": "alertmanager-webhook"}}))
+        .await;
+    assert_eq!(status, 201, "{hooked}");
+    let url = hooked["webhook_url"].as_str().expect("webhook_url");
+    let path = url.split_once("/api/v1").expect("api path").1.to_owned();
+    let alert = |status: &str, instance: &str| {
+        json!({"status": status, "labels": {"alertname": "Down", "instance": instance},
+               "annotations": {}, "fingerprint": instance})
+    };
+    let firing =
+        json!({"status": "firing", "alerts": [alert("firing", "web-1"), alert("firing", "web-2")]});
+    let one = json!({"status": "firing", "alerts": [alert("resolved", "web-1"), alert("firing", "web-2")]});
+    let mut seen = Vec::new();
+    for (via, body) in [(0, &firing), (1, &firing), (2, &one), (0, &one)] {
+        let (status, answer) = cluster.node(via).post(&path, body.clone()).await;
+        assert_eq!(status, 200, "alerts via node-{}: {answer}", via + 1);
+        seen.push((answer["status"].clone(), answer["streak"].clone()));
+    }
+    let expected = [("failed", 1), ("failed", 1), ("failed", 2), ("failed", 2)];
+    let expected: Vec<(Value, Value)> =
+        expected.iter().map(|(s, n)| (json!(s), json!(n))).collect();
+    assert_eq!(seen, expected, "resends through other nodes recorded nothing");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -402,6 +402,22 @@ mod tests {
     }
 
     #[test]
+    fn secret_fields_are_in_the_schema_and_marked_write_only() {
+        for t in check_types() {
+            for field in t.secret_fields {
+                let property = &t.schema["properties"][*field];
+                assert_eq!(property["writeOnly"], true, "{}.{field}: {property}", t.name);
+            }
+        }
+        let with_secrets: Vec<_> = check_types()
+            .into_iter()
+            .filter(|t| !t.secret_fields.is_empty())
+            .map(|t| t.name)
+            .collect();
+        assert_eq!(with_secrets, ["mysql", "postgres", "redis", "slack-webhook"]);
+    }
+
+    #[test]
     fn check_types_give_a_titled_object_schema_per_type() {
         let types = check_types();
         let names: Vec<_> = types.iter().map(|t| t.name).collect();

@@ -17,7 +17,7 @@ use crate::{Check, CheckContext, CheckType, ConfigError, Intake, IntakeError, In
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The slash command's verification token from the Slack app settings (write-only).
-    #[schemars(length(min = 1, max = 256))]
+    #[schemars(length(min = 1, max = 256), extend("writeOnly" = true))]
     pub token: String,
 }
 

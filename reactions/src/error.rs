@@ -34,6 +34,15 @@ pub enum ReactionError {
         /// The start of the response body.
         body: String,
     },
+    /// The action ran and did not work (an unexpected answer, a command's exit status, a
+    /// refused login): trying again will not help.
+    #[error("{kind}: {message}")]
+    Failed {
+        /// Reaction type.
+        kind: &'static str,
+        /// What went wrong.
+        message: String,
+    },
 }
 
 impl ReactionError {
@@ -42,6 +51,7 @@ impl ReactionError {
         match self {
             Self::Transport { .. } | Self::Timeout { .. } => true,
             Self::Rejected { status, .. } => *status == 429 || *status >= 500,
+            Self::Failed { .. } => false,
         }
     }
 }

@@ -17,8 +17,10 @@ use time::format_description::well_known::Rfc3339;
 use tokio::time::Instant;
 use url::Url;
 
+use crate::api::{BODY_EXCERPT_BYTES, innermost_message, read_up_to, tidy};
 use crate::{
     ConfigError, Effect, Fired, Incident, REDACTED, Reaction, ReactionContext, ReactionError,
+    ReactionType,
 };
 
 /// Fields whose values are write-only through the API: every header value.
@@ -27,8 +29,6 @@ pub const SECRET_FIELDS: &[&str] = &["headers"];
 const KIND: &str = "http-webhook";
 const DEFAULT_TIMEOUT_MS: u64 = 10_000;
 const MAX_TIMEOUT_MS: u64 = 120_000;
-/// How much of a rejecting answer's body the error quotes.
-const BODY_EXCERPT_BYTES: usize = 200;
 /// Headers the reaction sets itself, or that would corrupt the request's framing.
 const RESERVED_HEADERS: &[&str] = &[
     "connection",
@@ -67,13 +67,19 @@ pub struct Config {
     pub timeout_ms: u64,
 }
 
-impl Config {
+impl ReactionType for Config {
+    const NAME: &'static str = KIND;
+    const DESCRIPTION: &'static str =
+        "call a URL with a JSON body naming the monitor, status, episode and reason";
+    const EFFECT: Effect = Effect::Idempotent;
+    const SECRET_FIELDS: &'static [&'static str] = SECRET_FIELDS;
+
     /// Checks every field: the URL, the method, each header name and value, the timeout.
     ///
     /// # Errors
     /// Returns an error naming the first invalid field (`url`, `method`, `headers`,
     /// `timeout_ms`); messages name a bad header but never quote its value.
-    pub fn validate(&self) -> Result<(), ConfigError> {
+    fn validate(&self) -> Result<(), ConfigError> {
         self.url()?;
         self.method()?;
         self.header_map()?;
@@ -81,6 +87,12 @@ impl Config {
         Ok(())
     }
 
+    fn build(&self, context: &ReactionContext) -> Result<Box<dyn Reaction>, ConfigError> {
+        Ok(Box::new(HttpWebhookReaction::new(self, context)?))
+    }
+}
+
+impl Config {
     fn url(&self) -> Result<Url, ConfigError> {
         let url = Url::parse(&self.url).map_err(|error| {
             let error = error.to_string().to_lowercase();
@@ -218,7 +230,8 @@ impl Reaction for HttpWebhookReaction {
         }
         // The status is the answer; a body that stalls only shortens the quoted excerpt.
         let mut excerpt = Vec::new();
-        let _ = tokio::time::timeout_at(deadline, read_excerpt(&mut response, &mut excerpt)).await;
+        let read = read_up_to(&mut response, &mut excerpt, BODY_EXCERPT_BYTES);
+        let _ = tokio::time::timeout_at(deadline, read).await;
         Err(ReactionError::Rejected { kind: KIND, status: status.as_u16(), body: tidy(&excerpt) })
     }
 }
@@ -250,31 +263,6 @@ fn method_label(method: Method) -> &'static str {
 fn rfc3339(at: Timestamp) -> String {
     let at = at.to_offset(UtcOffset::UTC);
     at.format(&Rfc3339).unwrap_or_else(|_| at.unix_timestamp().to_string())
-}
-
-/// Appends body chunks to `excerpt` until it holds `BODY_EXCERPT_BYTES` or the body ends.
-async fn read_excerpt(response: &mut reqwest::Response, excerpt: &mut Vec<u8>) {
-    while excerpt.len() < BODY_EXCERPT_BYTES {
-        match response.chunk().await {
-            Ok(Some(chunk)) => excerpt.extend_from_slice(&chunk),
-            Ok(None) | Err(_) => break,
-        }
-    }
-    excerpt.truncate(BODY_EXCERPT_BYTES);
-}
-
-/// Returns the excerpt as one line of text: invalid UTF-8 replaced, whitespace runs collapsed.
-fn tidy(excerpt: &[u8]) -> String {
-    String::from_utf8_lossy(excerpt).split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-/// Returns the message of the deepest error in the `source` chain: the most specific one.
-fn innermost_message(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut innermost = error;
-    while let Some(source) = innermost.source() {
-        innermost = source;
-    }
-    innermost.to_string()
 }
 
 #[cfg(test)]

@@ -2,21 +2,28 @@
 //!
 //! - [`Reaction`]: the trait every reaction implements; [`Effect`] says whether running it twice
 //!   is harmless (the cluster's claim policy retries only idempotent ones).
-//! - [`ReactionConfig`]: the registry, one variant per type name; [`ReactionConfig::parse`]
-//!   validates a reaction's `action` object, [`ReactionConfig::build`] makes it runnable.
+//! - [`ReactionType`]: what one type's config implements; the `registry!` table lists them all,
+//!   generating [`ReactionConfig`] ([`ReactionConfig::parse`] validates a reaction's `action`
+//!   object, [`ReactionConfig::build`] makes it runnable) and [`reaction_types`].
 //! - [`redact`] and [`restore_secrets`]: secret fields are write-only through the API.
-//! - One file per type: [`http_webhook`].
+//! - One file per type, named after it (`http-webhook` lives in [`http_webhook`]).
 
 use std::fmt;
+use std::sync::Arc;
 
 use cloudroutes_engine::{Method, MonitorId, PluginSpec, ReactionId, Status, Timestamp};
 use schemars::JsonSchema;
 use serde::Serialize;
 
+pub mod api;
 pub mod error;
 pub mod http_webhook;
+pub mod notes;
+#[cfg(test)]
+mod test_api;
 
 pub use error::{ConfigError, ReactionError};
+pub use notes::Notes;
 
 /// What running a reaction twice does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -85,10 +92,13 @@ pub trait Reaction: Send + Sync + fmt::Debug {
 pub struct ReactionContext {
     /// The node's pooled HTTP client for outgoing API calls.
     pub http: reqwest::Client,
+    /// What reactions remember between runs (the node's store; in memory until
+    /// [`ReactionContext::with_notes`]).
+    pub notes: Arc<dyn Notes>,
 }
 
 impl ReactionContext {
-    /// Builds the shared context.
+    /// Builds the shared context, with notes kept in memory.
     ///
     /// # Errors
     /// Fails when the TLS backend cannot be initialised.
@@ -96,14 +106,116 @@ impl ReactionContext {
         let http = reqwest::Client::builder()
             .user_agent(concat!("CloudRoutes/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http })
+        Ok(Self { http, notes: Arc::new(notes::MemoryNotes::default()) })
+    }
+
+    /// Returns the context with `notes` keeping what reactions remember.
+    #[must_use]
+    pub fn with_notes(mut self, notes: Arc<dyn Notes>) -> Self {
+        self.notes = notes;
+        self
     }
 }
 
-/// The registry of reaction types: one variant per type name.
-#[derive(Debug, Clone)]
-pub enum ReactionConfig {
-    /// `http-webhook`.
+/// One reaction type: its config struct is the type. Adding a type is one file that
+/// implements this trait and one line in the `registry!` table below.
+pub trait ReactionType: serde::de::DeserializeOwned + JsonSchema + fmt::Debug + Clone {
+    /// Type name as the API spells it, e.g. `http-webhook`.
+    const NAME: &'static str;
+    /// One line on what it does, as `/api/v1/reaction-types` lists it.
+    const DESCRIPTION: &'static str;
+    /// Whether a repeat run is harmless (the claim policy and retries depend on it).
+    const EFFECT: Effect;
+    /// Top-level config fields that are write-only: the API shows them as `"***"` (for an
+    /// object field, each of its values).
+    const SECRET_FIELDS: &'static [&'static str] = &[];
+
+    /// Checks every field.
+    ///
+    /// # Errors
+    /// Returns an error naming the first invalid field, relative to the `action` object.
+    fn validate(&self) -> Result<(), ConfigError>;
+
+    /// Builds the runnable reaction.
+    ///
+    /// # Errors
+    /// Fails when the configuration cannot be turned into a reaction.
+    fn build(&self, context: &ReactionContext) -> Result<Box<dyn Reaction>, ConfigError>;
+}
+
+/// Declares the registry: the [`ReactionConfig`] enum, its parser and dispatch, and
+/// [`reaction_types`], from one `Variant(module::Config)` line per type.
+macro_rules! registry {
+    ($($variant:ident($module:ident::$config:ident)),+ $(,)?) => {
+        /// The registry of reaction types: one variant per type name.
+        #[derive(Debug, Clone)]
+        pub enum ReactionConfig {
+            $(
+                #[doc = concat!("`", stringify!($module), "`.")]
+                $variant($module::$config),
+            )+
+        }
+
+        impl ReactionConfig {
+            fn from_fields(kind: &str, fields: serde_json::Value) -> Result<Self, ConfigError> {
+                match kind {
+                    $(<$module::$config as ReactionType>::NAME => {
+                        Ok(Self::$variant(error::from_json(fields)?))
+                    })+
+                    other => {
+                        let known: Vec<_> = reaction_types().iter().map(|t| t.name).collect();
+                        Err(ConfigError::invalid(
+                            "type",
+                            format!(
+                                "unknown reaction type `{other}`, expected one of {}",
+                                known.join(", ")
+                            ),
+                        ))
+                    }
+                }
+            }
+
+            fn validate(&self) -> Result<(), ConfigError> {
+                match self {
+                    $(Self::$variant(c) => c.validate(),)+
+                }
+            }
+
+            /// Returns the type name, e.g. `http-webhook`.
+            pub fn name(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => <$module::$config as ReactionType>::NAME,)+
+                }
+            }
+
+            /// Returns whether a repeat run is harmless.
+            pub fn effect(&self) -> Effect {
+                match self {
+                    $(Self::$variant(_) => <$module::$config as ReactionType>::EFFECT,)+
+                }
+            }
+
+            /// Builds the runnable reaction.
+            ///
+            /// # Errors
+            /// Fails when the configuration cannot be turned into a reaction.
+            pub fn build(&self, context: &ReactionContext) -> Result<Box<dyn Reaction>, ConfigError> {
+                match self {
+                    $(Self::$variant(c) => c.build(context),)+
+                }
+            }
+        }
+
+        /// Returns every reaction type with its JSON Schema, sorted by name.
+        pub fn reaction_types() -> Vec<TypeInfo> {
+            let mut types = vec![$(TypeInfo::of::<$module::$config>(),)+];
+            types.sort_by_key(|t| t.name);
+            types
+        }
+    };
+}
+
+registry! {
     HttpWebhook(http_webhook::Config),
 }
 
@@ -119,38 +231,17 @@ impl ReactionConfig {
             Some(_) => return Err(ConfigError::invalid("type", "must be a string")),
             None => return Err(ConfigError::invalid("type", "missing field `type`")),
         };
-        let fields = serde_json::Value::Object(fields);
-        let config = match kind.as_str() {
-            "http-webhook" => Self::HttpWebhook(error::from_json(fields)?),
-            other => {
-                let known: Vec<_> = reaction_types().iter().map(|t| t.name).collect();
+        let config = Self::from_fields(&kind, serde_json::Value::Object(fields))?;
+        for field in secret_fields_of(&kind) {
+            if spec.0.get(*field).is_some_and(|value| value == REDACTED) {
                 return Err(ConfigError::invalid(
-                    "type",
-                    format!(
-                        "unknown reaction type `{other}`, expected one of {}",
-                        known.join(", ")
-                    ),
+                    *field,
+                    "`***` is the placeholder for a stored secret, and there is none to keep: give the value",
                 ));
             }
-        };
+        }
         config.validate()?;
         Ok(config)
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        match self {
-            Self::HttpWebhook(c) => c.validate(),
-        }
-    }
-
-    /// Builds the runnable reaction.
-    ///
-    /// # Errors
-    /// Fails when the configuration cannot be turned into a reaction.
-    pub fn build(&self, context: &ReactionContext) -> Result<Box<dyn Reaction>, ConfigError> {
-        Ok(match self {
-            Self::HttpWebhook(c) => Box::new(http_webhook::HttpWebhookReaction::new(c, context)?),
-        })
     }
 }
 
@@ -169,28 +260,16 @@ pub struct TypeInfo {
     pub schema: serde_json::Value,
 }
 
-/// Returns every reaction type with its JSON Schema, sorted by name.
-pub fn reaction_types() -> Vec<TypeInfo> {
-    fn info<T: JsonSchema>(
-        name: &'static str,
-        description: &'static str,
-        effect: Effect,
-        secret_fields: &'static [&'static str],
-    ) -> TypeInfo {
-        TypeInfo {
-            name,
-            description,
-            effect,
-            secret_fields,
-            schema: cloudroutes_engine::plugin::config_schema::<T>(name),
+impl TypeInfo {
+    fn of<T: ReactionType>() -> Self {
+        Self {
+            name: T::NAME,
+            description: T::DESCRIPTION,
+            effect: T::EFFECT,
+            secret_fields: T::SECRET_FIELDS,
+            schema: cloudroutes_engine::plugin::config_schema::<T>(T::NAME),
         }
     }
-    vec![info::<http_webhook::Config>(
-        "http-webhook",
-        "call a URL with a JSON body naming the monitor, status, episode and reason",
-        Effect::Idempotent,
-        http_webhook::SECRET_FIELDS,
-    )]
 }
 
 pub use cloudroutes_engine::plugin::REDACTED;

@@ -1,0 +1,156 @@
+//! A local fake of a cloud API for the reaction tests: it records every request exactly
+//! (method, path, query, headers, body) and answers what the test scripted, so a test asserts
+//! the request the real API requires and the reaction's handling of each answer.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use warp::Filter;
+
+/// One request as the fake received it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Recorded {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// The path, without the query.
+    pub path: String,
+    /// The raw query string, if any.
+    pub query: Option<String>,
+    /// Header names in lowercase, with their values, in arrival order.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    /// Returns the value of header `name` (any case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// Returns the body parsed as JSON; panics when it is not.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|error| {
+            panic!("body is not json ({error}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    /// Returns the body parsed as a form, in order.
+    pub fn form(&self) -> Vec<(String, String)> {
+        url::form_urlencoded::parse(&self.body).into_owned().collect()
+    }
+}
+
+/// A scripted answer.
+#[derive(Debug, Clone)]
+pub(crate) struct Reply {
+    /// The status.
+    pub status: u16,
+    /// The body (sent as `application/json`).
+    pub body: String,
+    /// Waits this long before answering (to test timeouts).
+    pub delay: Duration,
+}
+
+impl Reply {
+    /// A JSON answer with `status`.
+    pub fn json(status: u16, body: serde_json::Value) -> Self {
+        Self { status, body: body.to_string(), delay: Duration::ZERO }
+    }
+
+    /// An answer that comes only after `delay`.
+    pub fn slow(delay: Duration) -> Self {
+        Self { status: 200, body: "{}".into(), delay }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Script {
+    /// Answers by `METHOD path`, used in order; the last one repeats.
+    replies: HashMap<String, Vec<Reply>>,
+    requests: Vec<Recorded>,
+}
+
+/// The fake API server, on `127.0.0.1` and a free port until the test ends.
+#[derive(Debug, Clone)]
+pub(crate) struct FakeApi {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    script: Arc<Mutex<Script>>,
+}
+
+impl FakeApi {
+    /// Starts a fake that answers `200 {}` to anything not scripted.
+    pub async fn start() -> Self {
+        let script = Arc::new(Mutex::new(Script::default()));
+        let shared = Arc::clone(&script);
+        let route = warp::method()
+            .and(warp::path::full())
+            .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+            .and(warp::header::headers_cloned())
+            .and(warp::body::bytes())
+            .then(
+                move |method: warp::http::Method,
+                      path: warp::path::FullPath,
+                      query: String,
+                      headers: warp::http::HeaderMap,
+                      body: bytes::Bytes| {
+                    let shared = Arc::clone(&shared);
+                    async move {
+                        let recorded = Recorded {
+                            method: method.to_string(),
+                            path: path.as_str().to_owned(),
+                            query: (!query.is_empty()).then_some(query),
+                            headers: headers
+                                .iter()
+                                .map(|(k, v)| {
+                                    let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                                    (k.as_str().to_owned(), value)
+                                })
+                                .collect(),
+                            body: body.to_vec(),
+                        };
+                        let key = format!("{} {}", recorded.method, recorded.path);
+                        let reply = {
+                            let mut script = shared.lock().unwrap();
+                            script.requests.push(recorded);
+                            match script.replies.get_mut(&key) {
+                                Some(replies) if replies.len() > 1 => replies.remove(0),
+                                Some(replies) => replies[0].clone(),
+                                None => Reply::json(200, serde_json::json!({})),
+                            }
+                        };
+                        tokio::time::sleep(reply.delay).await;
+                        warp::http::Response::builder()
+                            .status(reply.status)
+                            .header("content-type", "application/json")
+                            .body(reply.body)
+                            .unwrap()
+                    }
+                },
+            );
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(warp::serve(route).incoming(listener).run());
+        Self { addr, script }
+    }
+
+    /// `http://127.0.0.1:PORT` (no trailing slash): the reaction's `api_base_url`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Scripts the answers to `method path`, used in order; the last one repeats.
+    pub fn reply(&self, method: &str, path: &str, replies: Vec<Reply>) {
+        self.script.lock().unwrap().replies.insert(format!("{method} {path}"), replies);
+    }
+
+    /// Every request so far, in arrival order.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.script.lock().unwrap().requests.clone()
+    }
+}

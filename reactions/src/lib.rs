@@ -124,7 +124,8 @@ pub trait ReactionType: serde::de::DeserializeOwned + JsonSchema + fmt::Debug + 
     const NAME: &'static str;
     /// One line on what it does, as `/api/v1/reaction-types` lists it.
     const DESCRIPTION: &'static str;
-    /// Whether a repeat run is harmless (the claim policy and retries depend on it).
+    /// Whether a repeat run is harmless (the claim policy and retries depend on it), as
+    /// `/api/v1/reaction-types` lists it.
     const EFFECT: Effect;
     /// Top-level config fields that are write-only: the API shows them as `"***"` (for an
     /// object field, each of its values).
@@ -141,6 +142,12 @@ pub trait ReactionType: serde::de::DeserializeOwned + JsonSchema + fmt::Debug + 
     /// # Errors
     /// Fails when the configuration cannot be turned into a reaction.
     fn build(&self, context: &ReactionContext) -> Result<Box<dyn Reaction>, ConfigError>;
+
+    /// Returns this configuration's effect: the type's [`ReactionType::EFFECT`] unless the
+    /// config changes it (`linux-manage-services` restarting is destructive, starting is not).
+    fn effect(&self) -> Effect {
+        Self::EFFECT
+    }
 }
 
 /// Declares the registry: the [`ReactionConfig`] enum, its parser and dispatch, and
@@ -191,7 +198,7 @@ macro_rules! registry {
             /// Returns whether a repeat run is harmless.
             pub fn effect(&self) -> Effect {
                 match self {
-                    $(Self::$variant(_) => <$module::$config as ReactionType>::EFFECT,)+
+                    $(Self::$variant(c) => c.effect(),)+
                 }
             }
 

@@ -19,6 +19,7 @@ pub mod firing;
 pub mod metrics;
 pub mod monitor;
 pub mod node;
+pub mod notes;
 pub mod root;
 pub mod router;
 pub mod supervisor;

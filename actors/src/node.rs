@@ -150,7 +150,8 @@ impl Node {
             .map_err(|e| NodeError::Unavailable(format!("http client: {e}")))?
             .with_exec(exec);
         let reaction_context = ReactionContext::new()
-            .map_err(|e| NodeError::Unavailable(format!("http client: {e}")))?;
+            .map_err(|e| NodeError::Unavailable(format!("http client: {e}")))?
+            .with_notes(Arc::new(crate::notes::StoreNotes::new(Arc::clone(&store))));
         let node_id: Arc<str> = Arc::from(node_id);
         let firing = Arc::new(FiringContext {
             store: Arc::clone(&store),

@@ -134,4 +134,12 @@ pub trait Store: Send + Sync + 'static {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Event>, StoreError>;
+
+    /// Returns the note under `key`: what a reaction remembers between runs (for example the
+    /// DNS records a failover switched, so failback restores exactly those).
+    async fn get_note(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError>;
+    /// Writes the note under `key`, replacing any.
+    async fn put_note(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError>;
+    /// Deletes the note under `key`; returns whether it existed.
+    async fn delete_note(&self, key: &str) -> Result<bool, StoreError>;
 }

@@ -57,6 +57,15 @@ impl Store for CountingStore {
     ) -> Result<Vec<Reaction>, StoreError> {
         self.inner.list_reactions(after, limit).await
     }
+    async fn get_note(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        self.inner.get_note(key).await
+    }
+    async fn put_note(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+        self.inner.put_note(key, value).await
+    }
+    async fn delete_note(&self, key: &str) -> Result<bool, StoreError> {
+        self.inner.delete_note(key).await
+    }
     async fn delete_reaction(&self, id: &ReactionId) -> Result<bool, StoreError> {
         self.inner.delete_reaction(id).await
     }

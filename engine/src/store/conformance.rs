@@ -35,6 +35,22 @@ pub async fn run_all(store: &dyn Store) {
     delete_monitor_removes_state_and_history(store).await;
     writes_for_unknown_or_deleted_monitors_are_dropped(store).await;
     unknown_ids_read_as_absent(store).await;
+    notes_put_get_replace_delete(store).await;
+}
+
+/// Notes round-trip, replace and delete; an unknown key reads as absent.
+pub async fn notes_put_get_replace_delete(store: &dyn Store) {
+    let key = format!("conformance/{}", MonitorId::generate());
+    assert_eq!(store.get_note(&key).await.unwrap(), None);
+    let first = serde_json::json!({"records": [{"id": "r1", "content": "192.0.2.1"}]});
+    store.put_note(&key, &first).await.unwrap();
+    assert_eq!(store.get_note(&key).await.unwrap(), Some(first));
+    let second = serde_json::json!({"records": []});
+    store.put_note(&key, &second).await.unwrap();
+    assert_eq!(store.get_note(&key).await.unwrap(), Some(second));
+    assert!(store.delete_note(&key).await.unwrap());
+    assert!(!store.delete_note(&key).await.unwrap());
+    assert_eq!(store.get_note(&key).await.unwrap(), None);
 }
 
 /// Returns a monitor definition with a fresh id.

@@ -34,6 +34,7 @@ const REACTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("reactions"
 const STATES: TableDefinition<&str, &[u8]> = TableDefinition::new("states");
 const EVENTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("events");
 const EVENT_COUNTS: TableDefinition<&str, u64> = TableDefinition::new("event_counts");
+const NOTES: TableDefinition<&str, &[u8]> = TableDefinition::new("notes");
 
 /// A [`Store`] on a local redb file; serves a single node.
 #[derive(Clone)]
@@ -96,6 +97,7 @@ impl EmbeddedStore {
             txn.open_table(STATES).map_err(embedded("create table"))?;
             txn.open_table(EVENTS).map_err(embedded("create table"))?;
             txn.open_table(EVENT_COUNTS).map_err(embedded("create table"))?;
+            txn.open_table(NOTES).map_err(embedded("create table"))?;
         }
         txn.commit().map_err(embedded("commit"))?;
         Ok(Self {
@@ -368,6 +370,21 @@ impl Store for EmbeddedStore {
     async fn delete_reaction(&self, id: &ReactionId) -> Result<bool, StoreError> {
         let id = id.0.clone();
         self.write(move |txn| remove_record(txn, REACTIONS, &id)).await
+    }
+
+    async fn get_note(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        let key = key.to_owned();
+        self.blocking(move |db| get_record(db, NOTES, "note", &key)).await
+    }
+
+    async fn put_note(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+        let (key, bytes) = (key.to_owned(), encode(value)?);
+        self.write(move |txn| put_record(txn, NOTES, &key, &bytes)).await
+    }
+
+    async fn delete_note(&self, key: &str) -> Result<bool, StoreError> {
+        let key = key.to_owned();
+        self.write(move |txn| remove_record(txn, NOTES, &key)).await
     }
 
     async fn get_state(&self, id: &MonitorId) -> Result<Option<MonitorState>, StoreError> {

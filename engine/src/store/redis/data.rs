@@ -167,6 +167,21 @@ impl Store for RedisStore {
         Ok(removed > 0)
     }
 
+    async fn get_note(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        self.get_definition("note", keys::NOTES, key).await
+    }
+
+    async fn put_note(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
+        let hset = cmd("HSET").arg(keys::NOTES).arg(key).arg(encode(value)?).take();
+        self.send_one("put note", hset).await.map(drop)
+    }
+
+    async fn delete_note(&self, key: &str) -> Result<bool, StoreError> {
+        let hdel = cmd("HDEL").arg(keys::NOTES).arg(key).take();
+        let removed: i64 = reply("delete note", self.send_one("delete note", hdel).await?)?;
+        Ok(removed > 0)
+    }
+
     async fn get_state(&self, id: &MonitorId) -> Result<Option<MonitorState>, StoreError> {
         let get = cmd("HGET").arg(self.partition_of(id).states()).arg(id.as_str()).take();
         let bytes: Option<Vec<u8>> = reply("get state", self.send_one("get state", get).await?)?;

@@ -11,6 +11,8 @@ pub(super) const MONITOR_IDS: &str = "cr:{defs}:monitor_ids";
 pub(super) const REACTIONS: &str = "cr:{defs}:reactions";
 /// Sorted set (score 0) of reaction ids, for lexicographic paging.
 pub(super) const REACTION_IDS: &str = "cr:{defs}:reaction_ids";
+/// Hash of note key → a reaction's note (what it remembers between runs).
+pub(super) const NOTES: &str = "cr:{defs}:notes";
 /// The cluster's partition count, set once.
 pub(super) const PARTITION_COUNT: &str = "cr:{meta}:partitions";
 /// Set of every node id that ever sent a heartbeat (pruned when their record expired).

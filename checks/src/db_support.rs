@@ -61,6 +61,21 @@ pub(crate) fn host_port(host: &str, port: u16) -> String {
 
 /// Returns `outcome` with every occurrence of `password` in its reason replaced by `***`: a
 /// server or driver message that quotes what it was sent must not leak the password.
+/// Runs a login-and-probe within `timeout` (the failed outcome names `timeout_ms` when it runs
+/// out) and cuts `password` out of the outcome's reason.
+pub(crate) async fn probe_within(
+    timeout: std::time::Duration,
+    timeout_ms: u64,
+    password: Option<&str>,
+    probe: impl Future<Output = CheckOutcome>,
+) -> CheckOutcome {
+    let outcome = match tokio::time::timeout(timeout, probe).await {
+        Ok(outcome) => outcome,
+        Err(_) => crate::support::no_answer_within(timeout_ms),
+    };
+    without_password(outcome, password)
+}
+
 pub(crate) fn without_password(outcome: CheckOutcome, password: Option<&str>) -> CheckOutcome {
     let Some(password) = password.filter(|p| !p.is_empty()) else { return outcome };
     let hide = |reason: String| reason.replace(password, REDACTED);

@@ -19,12 +19,8 @@ use serde::Deserialize;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::{Client, NoTls};
 
-use crate::db_support::{
-    host_port, validate_host, validate_name, validate_password, without_password,
-};
-use crate::support::{
-    default_timeout_ms, find_source, io_error_outcome, no_answer_within, validate_timeout_ms,
-};
+use crate::db_support::{host_port, probe_within, validate_host, validate_name, validate_password};
+use crate::support::{default_timeout_ms, find_source, io_error_outcome, validate_timeout_ms};
 use crate::{Check, CheckContext, CheckType, ConfigError};
 
 /// Fields whose values are write-only through the API.
@@ -252,11 +248,13 @@ impl Check for PostgresCheck {
 
     async fn run(&self) -> CheckOutcome {
         let started = Instant::now();
-        let outcome = match tokio::time::timeout(self.timeout, self.probe(started)).await {
-            Ok(outcome) => outcome,
-            Err(_) => no_answer_within(self.timeout_ms),
-        };
-        without_password(outcome, self.password.as_ref().map(Secret::expose))
+        probe_within(
+            self.timeout,
+            self.timeout_ms,
+            self.password.as_ref().map(Secret::expose),
+            self.probe(started),
+        )
+        .await
     }
 }
 

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use tokio::net::TcpStream;
 use url::Url;
 
-use crate::db_support::{host_port, validate_host, validate_password, without_password};
+use crate::db_support::{host_port, probe_within, validate_host, validate_password};
 use crate::support::{default_timeout_ms, io_error_outcome, no_answer_within, validate_timeout_ms};
 use crate::{Check, CheckContext, CheckType, ConfigError};
 
@@ -335,11 +335,8 @@ impl Check for RedisCheck {
 
     async fn run(&self) -> CheckOutcome {
         let started = Instant::now();
-        let outcome = match tokio::time::timeout(self.timeout, self.probe(started)).await {
-            Ok(outcome) => outcome,
-            Err(_) => no_answer_within(self.timeout_ms),
-        };
-        without_password(outcome, self.settings.password())
+        probe_within(self.timeout, self.timeout_ms, self.settings.password(), self.probe(started))
+            .await
     }
 }
 

@@ -15,9 +15,11 @@ use crate::error::ConfigError;
 mod checks;
 mod cluster;
 mod env;
+mod smtp;
 
 pub use checks::{ChecksSection, ExecSection, ExecUser};
 pub use cluster::ClusterSection;
+pub use smtp::{SmtpSection, SmtpSecurity};
 
 /// The embedded store's file name inside `node.data_dir`.
 pub const EMBEDDED_STORE_FILE: &str = "cloudroutes.redb";
@@ -59,6 +61,9 @@ pub struct NodeConfig {
     /// What check types that act on this node itself may do.
     #[serde(default)]
     pub checks: ChecksSection,
+    /// The default mail relay of `email-notification` reactions.
+    #[serde(default)]
+    pub smtp: SmtpSection,
 }
 
 /// `[node]`: identity and local files.
@@ -345,6 +350,7 @@ impl NodeConfig {
             }
         }
         self.validate_cluster_timing()?;
+        self.smtp.validate()?;
         self.validate_checks()
     }
 

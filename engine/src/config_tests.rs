@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use super::env::{self, ALIASES, KEYS, Kind, NOT_CONFIG};
-use super::{FlagOverrides, NodeConfig};
+use super::{FlagOverrides, NodeConfig, SmtpSecurity};
 use crate::error::ConfigError;
 
 const SHIPPED: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../cluster.toml");
@@ -461,4 +461,37 @@ fn exec_parse_errors_name_the_key_or_the_variable() {
     assert!(message.contains("true or false"), "{message}");
     let message = parse_error(load_env(&[("CLOUDROUTES_CHECKS_EXEC_MAX_TIMEOUT_MS", "soon")]));
     assert!(message.contains("CLOUDROUTES_CHECKS_EXEC_MAX_TIMEOUT_MS"), "{message}");
+}
+
+#[test]
+fn smtp_relay_from_file_and_environment_with_rejections_naming_the_key() {
+    let relay = "[smtp]\nhost = \"mail.example.com\"\nfrom = \"cr@example.com\"";
+    let config = load_text(relay, &[]).unwrap();
+    assert_eq!(config.smtp.port, 587);
+    assert_eq!(config.smtp.security, SmtpSecurity::Starttls);
+    let env = [
+        ("CLOUDROUTES_SMTP_SECURITY", "tls"),
+        ("CLOUDROUTES_SMTP_PORT", "465"),
+        ("CLOUDROUTES_SMTP_USERNAME", "cr"),
+        ("CLOUDROUTES_SMTP_PASSWORD", "hunter2"),
+    ];
+    let config = load_text(relay, &env).unwrap();
+    assert_eq!((config.smtp.security, config.smtp.port), (SmtpSecurity::Tls, 465));
+    assert_eq!(
+        config.smtp.password.as_ref().map(|p| p.expose().to_owned()),
+        Some("hunter2".into())
+    );
+    assert!(!format!("{config:?}").contains("hunter2"), "the password stays out of Debug");
+    let cases = [
+        ("[smtp]\nhost = \"mail.example.com\"", "smtp.from"),
+        ("[smtp]\nhost = \"mail.example.com\"\nfrom = \"nobody\"", "smtp.from"),
+        ("[smtp]\nhost = \"mail example\"\nfrom = \"a@b\"", "smtp.host"),
+        ("[smtp]\nhost = \"m\"\nfrom = \"a@b\"\nport = 0", "smtp.port"),
+        ("[smtp]\nhost = \"m\"\nfrom = \"a@b\"\nusername = \"u\"", "smtp.password"),
+    ];
+    for (text, key) in cases {
+        assert_invalid(load_text(text, &[]), key);
+    }
+    let error = parse_error(load_text("[smtp]\nsecurity = \"ssl\"", &[]));
+    assert!(error.contains("security"), "{error}");
 }

@@ -56,6 +56,13 @@ pub(crate) const KEYS: &[(&str, Kind)] = &[
     ("checks.exec.allow", Kind::List),
     ("checks.exec.max_timeout_ms", Kind::Integer),
     ("checks.exec.user", Kind::Text),
+    ("smtp.host", Kind::Text),
+    ("smtp.port", Kind::Integer),
+    ("smtp.security", Kind::Text),
+    ("smtp.username", Kind::Text),
+    ("smtp.password", Kind::Text),
+    ("smtp.from", Kind::Text),
+    ("smtp.accept_invalid_certs", Kind::Bool),
 ];
 
 /// Short names fixed by API.md ("Starting a node"), on top of the derived ones.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: the README's test command, which CI runs too. First installs what
 # the tests need when it is missing, from Debian: the servers the tests start for real
-# (redis-server, dnsmasq, PostgreSQL, MariaDB) and the tools the ping tests use. Extra
-# arguments go to `cargo test`.
+# (redis-server, dnsmasq, PostgreSQL, MariaDB, sshd, aiosmtpd) and the tools the ping tests
+# use. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +24,8 @@ needed=(
     "/usr/sbin/mariadbd:mariadb-server"
     "setpriv:util-linux"
     "unshare:util-linux"
+    "/usr/sbin/sshd:openssh-server"
+    "ssh-keygen:openssh-client"
 )
 missing=()
 for entry in "${needed[@]}"; do
@@ -33,6 +35,10 @@ for entry in "${needed[@]}"; do
         missing+=("$package")
     fi
 done
+# The SMTP server the email tests start is a module of Debian's own Python.
+if ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+    missing+=("python3-aiosmtpd")
+fi
 if [ "${#missing[@]}" -gt 0 ]; then
     packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
     echo "scripts/test.sh: installing the Debian packages $packages" >&2

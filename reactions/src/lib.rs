@@ -16,6 +16,11 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 pub mod api;
+pub mod cloudflare;
+pub mod cloudflare_dns_failover;
+pub mod cloudflare_rec_add;
+pub mod cloudflare_rec_remove;
+pub mod cloudflare_rec_update;
 pub mod error;
 pub mod http_webhook;
 pub mod notes;
@@ -223,6 +228,10 @@ macro_rules! registry {
 }
 
 registry! {
+    CloudflareDnsFailover(cloudflare_dns_failover::Config),
+    CloudflareRecAdd(cloudflare_rec_add::Config),
+    CloudflareRecRemove(cloudflare_rec_remove::Config),
+    CloudflareRecUpdate(cloudflare_rec_update::Config),
     HttpWebhook(http_webhook::Config),
 }
 

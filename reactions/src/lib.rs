@@ -16,6 +16,10 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 pub mod api;
+pub mod aws_ec2;
+pub mod aws_ec2restart;
+pub mod aws_ec2start;
+pub mod aws_ec2stop;
 pub mod error;
 pub mod http_webhook;
 pub mod notes;
@@ -223,6 +227,9 @@ macro_rules! registry {
 }
 
 registry! {
+    AwsEc2restart(aws_ec2restart::Config),
+    AwsEc2start(aws_ec2start::Config),
+    AwsEc2stop(aws_ec2stop::Config),
     HttpWebhook(http_webhook::Config),
 }
 

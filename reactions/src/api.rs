@@ -94,6 +94,14 @@ pub enum Body {
     Json(serde_json::Value),
     /// An HTML form (`Content-Type: application/x-www-form-urlencoded`).
     Form(Vec<(String, String)>),
+    /// Bytes sent as they are, with their content type: for a body that was signed (AWS
+    /// Signature Version 4 hashes the exact bytes).
+    Raw {
+        /// The `Content-Type` header.
+        content_type: &'static str,
+        /// The body.
+        bytes: Vec<u8>,
+    },
 }
 
 /// One API request: built by a reaction, sent by [`ApiCall::send`].
@@ -188,6 +196,9 @@ impl ApiCall {
                 self.request
                     .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                     .body(encoded)
+            }
+            Body::Raw { content_type, bytes } => {
+                self.request.header(reqwest::header::CONTENT_TYPE, content_type).body(bytes)
             }
         };
         self

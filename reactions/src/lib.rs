@@ -21,6 +21,10 @@ pub mod cloudflare_dns_failover;
 pub mod cloudflare_rec_add;
 pub mod cloudflare_rec_remove;
 pub mod cloudflare_rec_update;
+pub mod aws_ec2;
+pub mod aws_ec2restart;
+pub mod aws_ec2start;
+pub mod aws_ec2stop;
 pub mod error;
 pub mod http_webhook;
 pub mod notes;
@@ -232,6 +236,9 @@ registry! {
     CloudflareRecAdd(cloudflare_rec_add::Config),
     CloudflareRecRemove(cloudflare_rec_remove::Config),
     CloudflareRecUpdate(cloudflare_rec_update::Config),
+    AwsEc2restart(aws_ec2restart::Config),
+    AwsEc2start(aws_ec2start::Config),
+    AwsEc2stop(aws_ec2stop::Config),
     HttpWebhook(http_webhook::Config),
 }
 

@@ -34,6 +34,17 @@ pub enum ReactionError {
         /// The start of the response body.
         body: String,
     },
+    /// A mail server answered a command with a negative SMTP reply (RFC 5321 section 4.2.1:
+    /// 4xx is transient, 5xx permanent), e.g. `535 5.7.8 Authentication credentials invalid`.
+    #[error("{kind}: mail server answered {code} {message}")]
+    SmtpRejected {
+        /// Reaction type.
+        kind: &'static str,
+        /// The SMTP reply code.
+        code: u16,
+        /// The reply's text.
+        message: String,
+    },
     /// The action ran and did not work (an unexpected answer, a command's exit status, a
     /// refused login): trying again will not help.
     #[error("{kind}: {message}")]
@@ -46,11 +57,13 @@ pub enum ReactionError {
 }
 
 impl ReactionError {
-    /// Returns whether trying again may help: transport failures, timeouts, HTTP 429 and 5xx.
+    /// Returns whether trying again may help: transport failures, timeouts, HTTP 429 and 5xx,
+    /// and transient (4xx) SMTP replies.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Transport { .. } | Self::Timeout { .. } => true,
             Self::Rejected { status, .. } => *status == 429 || *status >= 500,
+            Self::SmtpRejected { code, .. } => *code < 500,
             Self::Failed { .. } => false,
         }
     }

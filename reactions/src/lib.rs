@@ -25,9 +25,16 @@ pub mod aws_ec2;
 pub mod aws_ec2restart;
 pub mod aws_ec2start;
 pub mod aws_ec2stop;
+pub mod email_notification;
 pub mod error;
 pub mod http_webhook;
 pub mod notes;
+mod notify;
+pub mod pagerduty_notification;
+pub mod slack_webhook;
+pub mod smtp;
+#[cfg(test)]
+mod smtp_test_server;
 #[cfg(test)]
 mod test_api;
 
@@ -104,6 +111,9 @@ pub struct ReactionContext {
     /// What reactions remember between runs (the node's store; in memory until
     /// [`ReactionContext::with_notes`]).
     pub notes: Arc<dyn Notes>,
+    /// The node's SMTP relay, used by `email-notification` reactions without their own (none
+    /// until [`ReactionContext::with_smtp`]).
+    pub smtp: Option<smtp::SmtpSettings>,
 }
 
 impl ReactionContext {
@@ -115,13 +125,21 @@ impl ReactionContext {
         let http = reqwest::Client::builder()
             .user_agent(concat!("CloudRoutes/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(Self { http, notes: Arc::new(notes::MemoryNotes::default()) })
+        Ok(Self { http, notes: Arc::new(notes::MemoryNotes::default()), smtp: None })
     }
 
     /// Returns the context with `notes` keeping what reactions remember.
     #[must_use]
     pub fn with_notes(mut self, notes: Arc<dyn Notes>) -> Self {
         self.notes = notes;
+        self
+    }
+
+    /// Returns the context with `smtp` as the node's relay for `email-notification` (`None`:
+    /// reactions must bring their own).
+    #[must_use]
+    pub fn with_smtp(mut self, smtp: Option<smtp::SmtpSettings>) -> Self {
+        self.smtp = smtp;
         self
     }
 }
@@ -239,7 +257,10 @@ registry! {
     AwsEc2restart(aws_ec2restart::Config),
     AwsEc2start(aws_ec2start::Config),
     AwsEc2stop(aws_ec2stop::Config),
+    EmailNotification(email_notification::Config),
     HttpWebhook(http_webhook::Config),
+    PagerdutyNotification(pagerduty_notification::Config),
+    SlackWebhook(slack_webhook::Config),
 }
 
 impl ReactionConfig {

@@ -16,8 +16,13 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 pub mod api;
+pub mod digitalocean;
+pub mod digitalocean_assign_floatingip;
+pub mod digitalocean_snapshot;
 pub mod error;
+pub mod heroku;
 pub mod http_webhook;
+pub mod linode;
 pub mod notes;
 #[cfg(test)]
 mod test_api;
@@ -223,7 +228,20 @@ macro_rules! registry {
 }
 
 registry! {
+    DigitaloceanAssignFloatingip(digitalocean_assign_floatingip::Config),
+    DigitaloceanPowercycle(digitalocean::PowercycleConfig),
+    DigitaloceanPoweroff(digitalocean::PoweroffConfig),
+    DigitaloceanPoweron(digitalocean::PoweronConfig),
+    DigitaloceanReboot(digitalocean::RebootConfig),
+    DigitaloceanShutdown(digitalocean::ShutdownConfig),
+    DigitaloceanSnapshot(digitalocean_snapshot::Config),
+    HerokuRestartAllDynos(heroku::RestartAllDynosConfig),
+    HerokuRestartDyno(heroku::RestartDynoConfig),
+    HerokuScaleOut(heroku::ScaleOutConfig),
     HttpWebhook(http_webhook::Config),
+    LinodeBoot(linode::BootConfig),
+    LinodeReboot(linode::RebootConfig),
+    LinodeShutdown(linode::ShutdownConfig),
 }
 
 impl ReactionConfig {

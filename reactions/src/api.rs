@@ -265,6 +265,37 @@ pub fn innermost_message(error: &(dyn std::error::Error + 'static)) -> String {
     innermost.to_string()
 }
 
+/// Checks a bearer token or API key: not empty, and no whitespace or control characters (it
+/// goes into an HTTP header, which would refuse them). Messages never quote the value.
+///
+/// # Errors
+/// Naming `field`.
+pub fn validate_token(field: &str, token: &str) -> Result<(), ConfigError> {
+    if token.is_empty() {
+        return Err(ConfigError::invalid(field, "must not be empty"));
+    }
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(ConfigError::invalid(field, "must not contain spaces or control characters"));
+    }
+    Ok(())
+}
+
+/// Returns `error` with a rejecting answer's excerpt replaced by the API's own message, as
+/// `message` picks it from the JSON body (DigitalOcean and Heroku send `{"message": …}`).
+/// Other errors, and bodies that are not JSON or carry no message, are returned unchanged.
+pub fn quote_message(
+    error: ReactionError,
+    message: impl Fn(&serde_json::Value) -> Option<String>,
+) -> ReactionError {
+    let ReactionError::Rejected { kind, status, body } = error else { return error };
+    let picked = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|json| message(&json))
+        .map(|text| tidy(text.as_bytes()))
+        .filter(|text| !text.is_empty());
+    ReactionError::Rejected { kind, status, body: picked.unwrap_or(body) }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -342,6 +373,33 @@ mod tests {
         let request = fake.requests().pop().unwrap();
         assert_eq!(request.form(), form);
         assert_eq!(request.header("authorization"), Some("Basic QUMxOnNlY3JldA=="));
+    }
+
+    #[test]
+    fn quote_message_keeps_the_api_message_or_the_excerpt() {
+        let rejected =
+            |body: &str| ReactionError::Rejected { kind: "t", status: 404, body: body.into() };
+        let pick = |json: &serde_json::Value| json["message"].as_str().map(str::to_owned);
+        let quoted = quote_message(rejected(r#"{"id":"not_found","message":"gone  away"}"#), pick);
+        assert_eq!(quoted.to_string(), "t: target answered HTTP 404 gone away");
+        for body in ["<html>oops</html>", r#"{"id":"x"}"#, r#"{"message":" "}"#] {
+            assert_eq!(
+                quote_message(rejected(body), pick).to_string(),
+                format!("t: target answered HTTP 404 {body}")
+            );
+        }
+        let timeout = quote_message(ReactionError::Timeout { kind: "t", timeout_ms: 5 }, pick);
+        assert!(matches!(timeout, ReactionError::Timeout { timeout_ms: 5, .. }));
+    }
+
+    #[test]
+    fn tokens_must_be_header_safe() {
+        assert!(validate_token("api_token", "dop_v1_abc").is_ok());
+        for bad in ["", "a b", "a\nb", "tab\there"] {
+            let error = validate_token("api_token", bad).unwrap_err();
+            assert_eq!(error.field, "api_token");
+            assert!(!bad.is_empty() || error.message == "must not be empty");
+        }
     }
 
     #[test]

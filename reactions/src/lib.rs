@@ -26,8 +26,13 @@ pub mod aws_ec2restart;
 pub mod aws_ec2start;
 pub mod aws_ec2stop;
 pub mod email_notification;
+pub mod digitalocean;
+pub mod digitalocean_assign_floatingip;
+pub mod digitalocean_snapshot;
 pub mod error;
+pub mod heroku;
 pub mod http_webhook;
+pub mod linode;
 pub mod notes;
 mod notify;
 pub mod pagerduty_notification;
@@ -250,15 +255,28 @@ macro_rules! registry {
 }
 
 registry! {
+    AwsEc2restart(aws_ec2restart::Config),
+    AwsEc2start(aws_ec2start::Config),
+    AwsEc2stop(aws_ec2stop::Config),
     CloudflareDnsFailover(cloudflare_dns_failover::Config),
     CloudflareRecAdd(cloudflare_rec_add::Config),
     CloudflareRecRemove(cloudflare_rec_remove::Config),
     CloudflareRecUpdate(cloudflare_rec_update::Config),
-    AwsEc2restart(aws_ec2restart::Config),
-    AwsEc2start(aws_ec2start::Config),
-    AwsEc2stop(aws_ec2stop::Config),
+    DigitaloceanPowercycle(digitalocean::PowercycleConfig),
+    DigitaloceanPoweroff(digitalocean::PoweroffConfig),
+    DigitaloceanPoweron(digitalocean::PoweronConfig),
+    DigitaloceanReboot(digitalocean::RebootConfig),
+    DigitaloceanShutdown(digitalocean::ShutdownConfig),
+    DigitaloceanAssignFloatingip(digitalocean_assign_floatingip::Config),
+    DigitaloceanSnapshot(digitalocean_snapshot::Config),
     EmailNotification(email_notification::Config),
+    HerokuRestartAllDynos(heroku::RestartAllDynosConfig),
+    HerokuRestartDyno(heroku::RestartDynoConfig),
+    HerokuScaleOut(heroku::ScaleOutConfig),
     HttpWebhook(http_webhook::Config),
+    LinodeBoot(linode::BootConfig),
+    LinodeReboot(linode::RebootConfig),
+    LinodeShutdown(linode::ShutdownConfig),
     PagerdutyNotification(pagerduty_notification::Config),
     SlackWebhook(slack_webhook::Config),
 }

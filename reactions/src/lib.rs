@@ -16,6 +16,11 @@ use schemars::JsonSchema;
 use serde::Serialize;
 
 pub mod api;
+pub mod docker;
+pub mod docker_kill_container;
+pub mod docker_pull_image;
+pub mod docker_restart_container;
+pub mod docker_start_container;
 pub mod error;
 pub mod http_webhook;
 pub mod notes;
@@ -223,6 +228,10 @@ macro_rules! registry {
 }
 
 registry! {
+    DockerKillContainer(docker_kill_container::Config),
+    DockerPullImage(docker_pull_image::Config),
+    DockerRestartContainer(docker_restart_container::Config),
+    DockerStartContainer(docker_start_container::Config),
     HttpWebhook(http_webhook::Config),
 }
 

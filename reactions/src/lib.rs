@@ -29,6 +29,11 @@ pub mod email_notification;
 pub mod digitalocean;
 pub mod digitalocean_assign_floatingip;
 pub mod digitalocean_snapshot;
+pub mod docker;
+pub mod docker_kill_container;
+pub mod docker_pull_image;
+pub mod docker_restart_container;
+pub mod docker_start_container;
 pub mod error;
 pub mod heroku;
 pub mod http_webhook;
@@ -269,6 +274,10 @@ registry! {
     DigitaloceanShutdown(digitalocean::ShutdownConfig),
     DigitaloceanAssignFloatingip(digitalocean_assign_floatingip::Config),
     DigitaloceanSnapshot(digitalocean_snapshot::Config),
+    DockerKillContainer(docker_kill_container::Config),
+    DockerPullImage(docker_pull_image::Config),
+    DockerRestartContainer(docker_restart_container::Config),
+    DockerStartContainer(docker_start_container::Config),
     EmailNotification(email_notification::Config),
     HerokuRestartAllDynos(heroku::RestartAllDynosConfig),
     HerokuRestartDyno(heroku::RestartDynoConfig),

@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 use warp::Filter;
 
 /// One request as the fake received it.
@@ -75,11 +76,12 @@ struct Script {
     requests: Vec<Recorded>,
 }
 
-/// The fake API server, on `127.0.0.1` and a free port until the test ends.
+/// The fake API server, on `127.0.0.1` and a free port (or a unix socket) until the test ends.
 #[derive(Debug, Clone)]
 pub(crate) struct FakeApi {
-    /// Where it listens.
+    /// Where it listens (unspecified for a unix-socket fake).
     pub addr: SocketAddr,
+    socket: Option<PathBuf>,
     script: Arc<Mutex<Script>>,
 }
 
@@ -87,61 +89,29 @@ impl FakeApi {
     /// Starts a fake that answers `200 {}` to anything not scripted.
     pub async fn start() -> Self {
         let script = Arc::new(Mutex::new(Script::default()));
-        let shared = Arc::clone(&script);
-        let route = warp::method()
-            .and(warp::path::full())
-            .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-            .and(warp::header::headers_cloned())
-            .and(warp::body::bytes())
-            .then(
-                move |method: warp::http::Method,
-                      path: warp::path::FullPath,
-                      query: String,
-                      headers: warp::http::HeaderMap,
-                      body: bytes::Bytes| {
-                    let shared = Arc::clone(&shared);
-                    async move {
-                        let recorded = Recorded {
-                            method: method.to_string(),
-                            path: path.as_str().to_owned(),
-                            query: (!query.is_empty()).then_some(query),
-                            headers: headers
-                                .iter()
-                                .map(|(k, v)| {
-                                    let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
-                                    (k.as_str().to_owned(), value)
-                                })
-                                .collect(),
-                            body: body.to_vec(),
-                        };
-                        let key = format!("{} {}", recorded.method, recorded.path);
-                        let reply = {
-                            let mut script = shared.lock().unwrap();
-                            script.requests.push(recorded);
-                            match script.replies.get_mut(&key) {
-                                Some(replies) if replies.len() > 1 => replies.remove(0),
-                                Some(replies) => replies[0].clone(),
-                                None => Reply::json(200, serde_json::json!({})),
-                            }
-                        };
-                        tokio::time::sleep(reply.delay).await;
-                        warp::http::Response::builder()
-                            .status(reply.status)
-                            .header("content-type", "application/json")
-                            .body(reply.body)
-                            .unwrap()
-                    }
-                },
-            );
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        tokio::spawn(warp::serve(route).incoming(listener).run());
-        Self { addr, script }
+        tokio::spawn(warp::serve(recording_route(Arc::clone(&script))).incoming(listener).run());
+        Self { addr, socket: None, script }
     }
 
-    /// `http://127.0.0.1:PORT` (no trailing slash): the reaction's `api_base_url`.
+    /// Starts the same fake on a unix socket at `path` (a local daemon's API, such as Docker's);
+    /// its `addr` is unspecified and its `base_url` is `unix://PATH`.
+    pub async fn start_unix(path: &Path) -> Self {
+        let script = Arc::new(Mutex::new(Script::default()));
+        let listener = UnixListener::bind(path).unwrap();
+        tokio::spawn(warp::serve(recording_route(Arc::clone(&script))).incoming(listener).run());
+        let addr = SocketAddr::from(([0, 0, 0, 0], 0));
+        Self { addr, socket: Some(path.to_owned()), script }
+    }
+
+    /// `http://127.0.0.1:PORT` (no trailing slash): the reaction's `api_base_url`; for a
+    /// unix-socket fake, `unix://PATH`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        match &self.socket {
+            Some(path) => format!("unix://{}", path.display()),
+            None => format!("http://{}", self.addr),
+        }
     }
 
     /// Scripts the answers to `method path`, used in order; the last one repeats.
@@ -153,4 +123,55 @@ impl FakeApi {
     pub fn requests(&self) -> Vec<Recorded> {
         self.script.lock().unwrap().requests.clone()
     }
+}
+
+/// Records each request into `script` and answers as it says.
+fn recording_route(
+    shared: Arc<Mutex<Script>>,
+) -> impl Filter<Extract = (warp::http::Response<String>,), Error = warp::Rejection> + Clone {
+    warp::method()
+        .and(warp::path::full())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::bytes())
+        .then(
+            move |method: warp::http::Method,
+                  path: warp::path::FullPath,
+                  query: String,
+                  headers: warp::http::HeaderMap,
+                  body: bytes::Bytes| {
+                let shared = Arc::clone(&shared);
+                async move {
+                    let recorded = Recorded {
+                        method: method.to_string(),
+                        path: path.as_str().to_owned(),
+                        query: (!query.is_empty()).then_some(query),
+                        headers: headers
+                            .iter()
+                            .map(|(k, v)| {
+                                let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                                (k.as_str().to_owned(), value)
+                            })
+                            .collect(),
+                        body: body.to_vec(),
+                    };
+                    let key = format!("{} {}", recorded.method, recorded.path);
+                    let reply = {
+                        let mut script = shared.lock().unwrap();
+                        script.requests.push(recorded);
+                        match script.replies.get_mut(&key) {
+                            Some(replies) if replies.len() > 1 => replies.remove(0),
+                            Some(replies) => replies[0].clone(),
+                            None => Reply::json(200, serde_json::json!({})),
+                        }
+                    };
+                    tokio::time::sleep(reply.delay).await;
+                    warp::http::Response::builder()
+                        .status(reply.status)
+                        .header("content-type", "application/json")
+                        .body(reply.body)
+                        .unwrap()
+                }
+            },
+        )
 }

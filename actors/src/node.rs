@@ -149,9 +149,14 @@ impl Node {
         let check_context = CheckContext::new()
             .map_err(|e| NodeError::Unavailable(format!("http client: {e}")))?
             .with_exec(exec);
+        let smtp = smtp_relay(&config);
+        if let Some(relay) = &smtp {
+            relay.validate("smtp").map_err(|e| NodeError::Unavailable(format!("[smtp]: {e}")))?;
+        }
         let reaction_context = ReactionContext::new()
             .map_err(|e| NodeError::Unavailable(format!("http client: {e}")))?
-            .with_notes(Arc::new(crate::notes::StoreNotes::new(Arc::clone(&store))));
+            .with_notes(Arc::new(crate::notes::StoreNotes::new(Arc::clone(&store))))
+            .with_smtp(smtp);
         let node_id: Arc<str> = Arc::from(node_id);
         let firing = Arc::new(FiringContext {
             store: Arc::clone(&store),
@@ -357,4 +362,27 @@ fn not_found(what: &'static str, id: &str) -> NodeError {
 fn new_webhook_key() -> String {
     let bytes: [u8; 24] = rand::random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The node's default mail relay for `email-notification`, from `[smtp]` (none when
+/// `smtp.host` is unset); its messages link to `http.public_url`.
+fn smtp_relay(config: &NodeConfig) -> Option<cloudroutes_reactions::smtp::SmtpSettings> {
+    use cloudroutes_engine::config::SmtpSecurity as Node;
+    use cloudroutes_reactions::smtp::SmtpSecurity as Relay;
+    let smtp = &config.smtp;
+    let host = smtp.host.clone()?;
+    Some(cloudroutes_reactions::smtp::SmtpSettings {
+        host,
+        port: smtp.port,
+        security: match smtp.security {
+            Node::Starttls => Relay::Starttls,
+            Node::Tls => Relay::Tls,
+            Node::None => Relay::None,
+        },
+        username: smtp.username.clone(),
+        password: smtp.password.clone(),
+        from: smtp.from.clone().unwrap_or_default(),
+        accept_invalid_certs: smtp.accept_invalid_certs,
+        public_url: config.http.public_url.clone(),
+    })
 }

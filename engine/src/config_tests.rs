@@ -467,7 +467,7 @@ fn exec_parse_errors_name_the_key_or_the_variable() {
 fn smtp_relay_from_file_and_environment_with_rejections_naming_the_key() {
     let relay = "[smtp]\nhost = \"mail.example.com\"\nfrom = \"cr@example.com\"";
     let config = load_text(relay, &[]).unwrap();
-    assert_eq!(config.smtp.port, 587);
+    assert_eq!(config.smtp.port, None, "the port follows the security unless set");
     assert_eq!(config.smtp.security, SmtpSecurity::Starttls);
     let env = [
         ("CLOUDROUTES_SMTP_SECURITY", "tls"),
@@ -476,7 +476,7 @@ fn smtp_relay_from_file_and_environment_with_rejections_naming_the_key() {
         ("CLOUDROUTES_SMTP_PASSWORD", "hunter2"),
     ];
     let config = load_text(relay, &env).unwrap();
-    assert_eq!((config.smtp.security, config.smtp.port), (SmtpSecurity::Tls, 465));
+    assert_eq!((config.smtp.security, config.smtp.port), (SmtpSecurity::Tls, Some(465)));
     assert_eq!(
         config.smtp.password.as_ref().map(|p| p.expose().to_owned()),
         Some("hunter2".into())

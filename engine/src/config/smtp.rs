@@ -26,9 +26,9 @@ pub struct SmtpSection {
     /// Relay host name or address; unset means no default relay.
     #[serde(default)]
     pub host: Option<String>,
-    /// Relay port.
-    #[serde(default = "default_port")]
-    pub port: u16,
+    /// Relay port; unset means 587 for `starttls`, 465 for `tls`, 25 for `none`.
+    #[serde(default)]
+    pub port: Option<u16>,
     /// `starttls`, `tls` or `none`.
     #[serde(default)]
     pub security: SmtpSecurity,
@@ -50,7 +50,7 @@ impl Default for SmtpSection {
     fn default() -> Self {
         Self {
             host: None,
-            port: default_port(),
+            port: None,
             security: SmtpSecurity::default(),
             username: None,
             password: None,
@@ -58,10 +58,6 @@ impl Default for SmtpSection {
             accept_invalid_certs: false,
         }
     }
-}
-
-fn default_port() -> u16 {
-    587
 }
 
 impl SmtpSection {
@@ -80,7 +76,7 @@ impl SmtpSection {
         if host.trim().is_empty() || host.chars().any(|c| c.is_whitespace() || c == '/') {
             return Err(invalid("smtp.host", "must be a host name or address"));
         }
-        if self.port == 0 {
+        if self.port == Some(0) {
             return Err(invalid("smtp.port", "must be between 1 and 65535"));
         }
         match &self.from {

@@ -19,8 +19,15 @@ pub mod api;
 pub mod error;
 pub mod http_webhook;
 pub mod notes;
+pub mod saltstack;
+pub mod saltstack_cmdrun;
+pub mod saltstack_generic;
+pub mod saltstack_highstate;
+pub mod saltstack_services;
+pub mod stathat;
 #[cfg(test)]
 mod test_api;
+pub mod twilio_sms_notification;
 
 pub use error::{ConfigError, ReactionError};
 pub use notes::Notes;
@@ -224,6 +231,12 @@ macro_rules! registry {
 
 registry! {
     HttpWebhook(http_webhook::Config),
+    SaltstackCmdrun(saltstack_cmdrun::Config),
+    SaltstackGeneric(saltstack_generic::Config),
+    SaltstackHighstate(saltstack_highstate::Config),
+    SaltstackServices(saltstack_services::Config),
+    Stathat(stathat::Config),
+    TwilioSmsNotification(twilio_sms_notification::Config),
 }
 
 impl ReactionConfig {

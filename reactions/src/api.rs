@@ -210,6 +210,20 @@ impl ApiCall {
     /// [`ReactionError::Timeout`], [`ReactionError::Transport`], or
     /// [`ReactionError::Rejected`] for a non-2xx status (quoting the start of the body).
     pub async fn send(self) -> Result<Answer, ReactionError> {
+        self.exchange(false).await
+    }
+
+    /// Sends the request and returns the answer whatever its status, with its body (up to
+    /// 1 MiB): for APIs whose error bodies must be parsed, not quoted (Twilio's `code` and
+    /// `message`). The caller maps a non-2xx status to an error.
+    ///
+    /// # Errors
+    /// [`ReactionError::Timeout`] or [`ReactionError::Transport`].
+    pub async fn send_any_status(self) -> Result<Answer, ReactionError> {
+        self.exchange(true).await
+    }
+
+    async fn exchange(self, any_status: bool) -> Result<Answer, ReactionError> {
         let kind = self.kind;
         let timed_out = || ReactionError::Timeout { kind, timeout_ms: self.timeout_ms };
         let deadline = tokio::time::Instant::now() + self.timeout;
@@ -223,15 +237,18 @@ impl ApiCall {
         };
         let status = response.status().as_u16();
         let success = response.status().is_success();
-        let limit = if success { MAX_ANSWER_BYTES } else { BODY_EXCERPT_BYTES };
+        let limit = if success || any_status { MAX_ANSWER_BYTES } else { BODY_EXCERPT_BYTES };
         let mut body = Vec::new();
         let read = tokio::time::timeout_at(deadline, read_up_to(&mut response, &mut body, limit));
+        let complete = read.await.is_ok();
         if !success {
-            // The status is the answer; a body that stalls only shortens the quoted excerpt.
-            let _ = read.await;
+            // The status is the answer; a body that stalls only shortens what is read of it.
+            if any_status {
+                return Ok(Answer { status, body });
+            }
             return Err(ReactionError::Rejected { kind, status, body: tidy(&body) });
         }
-        if read.await.is_err() {
+        if !complete {
             return Err(timed_out());
         }
         Ok(Answer { status, body })
@@ -373,6 +390,20 @@ mod tests {
         let request = fake.requests().pop().unwrap();
         assert_eq!(request.form(), form);
         assert_eq!(request.header("authorization"), Some("Basic QUMxOnNlY3JldA=="));
+    }
+
+    #[tokio::test]
+    async fn send_any_status_returns_a_rejecting_answer_whole() {
+        let fake = FakeApi::start().await;
+        let message = "x".repeat(500);
+        fake.reply(
+            "POST",
+            "/m",
+            vec![Reply::json(400, json!({"code": 21211, "message": message}))],
+        );
+        let answer = call(&fake, reqwest::Method::POST, "m", 2000).send_any_status().await.unwrap();
+        assert_eq!(answer.status, 400);
+        assert_eq!(answer.json("test").unwrap(), json!({"code": 21211, "message": message}));
     }
 
     #[test]

@@ -41,12 +41,19 @@ pub mod linode;
 pub mod notes;
 mod notify;
 pub mod pagerduty_notification;
+pub mod saltstack;
+pub mod saltstack_cmdrun;
+pub mod saltstack_generic;
+pub mod saltstack_highstate;
+pub mod saltstack_services;
 pub mod slack_webhook;
 pub mod smtp;
 #[cfg(test)]
 mod smtp_test_server;
+pub mod stathat;
 #[cfg(test)]
 mod test_api;
+pub mod twilio_sms_notification;
 
 pub use error::{ConfigError, ReactionError};
 pub use notes::Notes;
@@ -287,7 +294,13 @@ registry! {
     LinodeReboot(linode::RebootConfig),
     LinodeShutdown(linode::ShutdownConfig),
     PagerdutyNotification(pagerduty_notification::Config),
+    SaltstackCmdrun(saltstack_cmdrun::Config),
+    SaltstackGeneric(saltstack_generic::Config),
+    SaltstackHighstate(saltstack_highstate::Config),
+    SaltstackServices(saltstack_services::Config),
     SlackWebhook(slack_webhook::Config),
+    Stathat(stathat::Config),
+    TwilioSmsNotification(twilio_sms_notification::Config),
 }
 
 impl ReactionConfig {

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use crate::common::cluster::{
     Probe, SlowSink, TAKEOVER_BOUND, TestCluster, probe_monitors, worst_gap,
 };
-use crate::common::{Node, Receiver, Recorded, parse_time, secs, wait_until, webhook_reaction};
+use crate::common::{
+    Node, Receiver, Recorded, parse_time, secs, wait_for, wait_until, webhook_reaction,
+};
 
 /// Requests to `/hook` counted by their `Idempotency-Key` (monitor:reaction:episode:phase:window).
 fn calls_per_key(requests: &[Recorded]) -> HashMap<String, usize> {
@@ -398,6 +400,49 @@ async fn a_claim_its_node_died_with_is_retried_once_when_idempotent() {
     let outcome = events.iter().find(|e| e["kind"] == "reaction").expect("a reaction outcome");
     assert_eq!(outcome["outcome"], "executed", "{outcome}");
     assert_eq!(outcome["node"], json!(calls[1].node), "{outcome}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reboot_its_node_died_with_is_never_fired_again() {
+    let mut cluster = TestCluster::start(3).await;
+    // A DigitalOcean API that takes the reboot and answers only after a minute: the owner dies
+    // while its destructive firing is in flight.
+    let api = SlowSink::start(1, secs(60)).await;
+    let reaction = cluster
+        .node(0)
+        .create_reaction(json!({
+            "name": "reboot web-1",
+            "action": {"type": "digitalocean-reboot", "api_token": "dop_v1_test", "droplet_id": 3164444,
+                       "api_base_url": api.url(""), "timeout_ms": 60000},
+            "trigger": 1, "call_on": "failed",
+        }))
+        .await;
+    let reaction = reaction["id"].as_str().expect("id").to_owned();
+    let monitor = cluster
+        .node(0)
+        .create_monitor(
+            json!({"name": "web-1", "check": {"type": "webhook"}, "reactions": [reaction]}),
+        )
+        .await;
+    let id = monitor["id"].as_str().expect("id").to_owned();
+    let (status, failed) = cluster.node(0).post_empty(&format!("/monitors/{id}/fail")).await;
+    assert_eq!(status, 200, "{failed}");
+    let owner = failed["state"]["owner"].as_str().expect("owner").to_owned();
+    wait_until(secs(10), "the reboot reaches the API", || async { api.calls().len() == 1 }).await;
+
+    let index: usize = owner["node-".len()..].parse().expect("node index");
+    cluster.nodes[index - 1].kill().await;
+    let survivor = cluster.nodes.iter().find(|n| n.pid_if_running().is_some()).expect("alive");
+    let closed = wait_for(secs(30), "a survivor closes the abandoned reboot", || async {
+        let events = survivor.events(&id).await;
+        events.into_iter().find(|e| e["kind"] == "reaction")
+    })
+    .await;
+    assert_ne!(closed["outcome"], "executed", "{closed}");
+    let detail = closed["detail"].as_str().expect("detail");
+    assert!(detail.contains("never runs twice"), "{detail}");
+    tokio::time::sleep(secs(5)).await;
+    assert_eq!(api.calls().len(), 1, "the reboot was sent once, and never again");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,10 +17,15 @@ use serde::Serialize;
 
 pub mod api;
 pub mod error;
+pub mod execute_shell_command;
 pub mod http_webhook;
+pub mod linux_manage_services;
 pub mod notes;
+pub mod ssh;
 #[cfg(test)]
 mod test_api;
+#[cfg(test)]
+mod test_sshd;
 
 pub use error::{ConfigError, ReactionError};
 pub use notes::Notes;
@@ -223,7 +228,9 @@ macro_rules! registry {
 }
 
 registry! {
+    ExecuteShellCommand(execute_shell_command::Config),
     HttpWebhook(http_webhook::Config),
+    LinuxManageServices(linux_manage_services::Config),
 }
 
 impl ReactionConfig {

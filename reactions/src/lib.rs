@@ -35,9 +35,11 @@ pub mod docker_restart_container;
 pub mod docker_start_container;
 pub mod email_notification;
 pub mod error;
+pub mod execute_shell_command;
 pub mod heroku;
 pub mod http_webhook;
 pub mod linode;
+pub mod linux_manage_services;
 pub mod notes;
 mod notify;
 pub mod pagerduty_notification;
@@ -50,9 +52,13 @@ pub mod slack_webhook;
 pub mod smtp;
 #[cfg(test)]
 mod smtp_test_server;
+pub mod ssh;
 pub mod stathat;
 #[cfg(test)]
 mod test_api;
+#[cfg(test)]
+#[cfg(test)]
+mod test_sshd;
 pub mod twilio_sms_notification;
 
 pub use error::{ConfigError, ReactionError};
@@ -286,6 +292,7 @@ registry! {
     DockerRestartContainer(docker_restart_container::Config),
     DockerStartContainer(docker_start_container::Config),
     EmailNotification(email_notification::Config),
+    ExecuteShellCommand(execute_shell_command::Config),
     HerokuRestartAllDynos(heroku::RestartAllDynosConfig),
     HerokuRestartDyno(heroku::RestartDynoConfig),
     HerokuScaleOut(heroku::ScaleOutConfig),
@@ -293,6 +300,7 @@ registry! {
     LinodeBoot(linode::BootConfig),
     LinodeReboot(linode::RebootConfig),
     LinodeShutdown(linode::ShutdownConfig),
+    LinuxManageServices(linux_manage_services::Config),
     PagerdutyNotification(pagerduty_notification::Config),
     SaltstackCmdrun(saltstack_cmdrun::Config),
     SaltstackGeneric(saltstack_generic::Config),

@@ -20,7 +20,7 @@ pub enum SmtpSecurity {
 }
 
 /// `[smtp]`: the node's default mail relay.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpSection {
     /// Relay host name or address; unset means no default relay.
@@ -44,20 +44,6 @@ pub struct SmtpSection {
     /// Accepts any certificate from the relay (self-signed internal relays only).
     #[serde(default)]
     pub accept_invalid_certs: bool,
-}
-
-impl Default for SmtpSection {
-    fn default() -> Self {
-        Self {
-            host: None,
-            port: None,
-            security: SmtpSecurity::default(),
-            username: None,
-            password: None,
-            from: None,
-            accept_invalid_certs: false,
-        }
-    }
 }
 
 impl SmtpSection {

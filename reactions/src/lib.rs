@@ -393,6 +393,88 @@ mod tests {
     }
 
     #[test]
+    fn the_catalog_names_every_type_with_its_effect_and_write_only_secrets() {
+        let types = reaction_types();
+        let names: Vec<_> = types.iter().map(|t| t.name).collect();
+        let catalog = [
+            "aws-ec2restart",
+            "aws-ec2start",
+            "aws-ec2stop",
+            "cloudflare-dns-failover",
+            "cloudflare-rec-add",
+            "cloudflare-rec-remove",
+            "cloudflare-rec-update",
+            "digitalocean-assign-floatingip",
+            "digitalocean-powercycle",
+            "digitalocean-poweroff",
+            "digitalocean-poweron",
+            "digitalocean-reboot",
+            "digitalocean-shutdown",
+            "digitalocean-snapshot",
+            "docker-kill-container",
+            "docker-pull-image",
+            "docker-restart-container",
+            "docker-start-container",
+            "email-notification",
+            "execute-shell-command",
+            "heroku-restart-all-dynos",
+            "heroku-restart-dyno",
+            "heroku-scale-out",
+            "http-webhook",
+            "linode-boot",
+            "linode-reboot",
+            "linode-shutdown",
+            "linux-manage-services",
+            "pagerduty-notification",
+            "saltstack-cmdrun",
+            "saltstack-generic",
+            "saltstack-highstate",
+            "saltstack-services",
+            "slack-webhook",
+            "stathat",
+            "twilio-sms-notification",
+        ];
+        assert_eq!(names, catalog, "every reaction type, sorted by name");
+        let destructive = [
+            "aws-ec2restart",
+            "aws-ec2stop",
+            "digitalocean-powercycle",
+            "digitalocean-poweroff",
+            "digitalocean-reboot",
+            "digitalocean-shutdown",
+            "digitalocean-snapshot",
+            "docker-kill-container",
+            "docker-restart-container",
+            "execute-shell-command",
+            "heroku-restart-all-dynos",
+            "heroku-restart-dyno",
+            "linode-reboot",
+            "linode-shutdown",
+            "linux-manage-services",
+            "saltstack-cmdrun",
+            "saltstack-generic",
+            "saltstack-services",
+        ];
+        for t in &types {
+            let expected = if destructive.contains(&t.name) {
+                Effect::Destructive
+            } else {
+                Effect::Idempotent
+            };
+            assert_eq!(t.effect, expected, "{}", t.name);
+            for field in t.secret_fields {
+                let property = &t.schema["properties"][*field];
+                assert!(property.is_object(), "{}.{field} is not in the schema", t.name);
+                assert_eq!(property["writeOnly"], true, "{}.{field}: {property}", t.name);
+            }
+            let properties = t.schema["properties"].as_object().expect("properties");
+            for (field, property) in properties {
+                assert!(property["description"].is_string(), "{}.{field} undocumented", t.name);
+            }
+        }
+    }
+
+    #[test]
     fn redact_shows_stars_for_each_header_value() {
         let stored = spec(json!({
             "type": "http-webhook", "url": "https://hooks.example.com/",

@@ -9,4 +9,5 @@ mod common;
 mod gating;
 mod intake;
 mod persistence;
+mod reactions;
 mod redis_harness;

@@ -43,10 +43,14 @@ async fn pagerduty_triggers_then_resolves_one_incident_per_episode_and_keeps_its
     assert_eq!(bodies[0]["payload"]["severity"], "critical");
     assert_eq!(bodies[0]["payload"]["source"], "checkout");
 
-    let events = node.events(&monitor).await;
-    let outcomes: Vec<&serde_json::Value> =
-        events.iter().filter(|e| e["kind"] == "reaction").collect();
-    assert_eq!(outcomes.len(), 2, "{events:?}");
+    // The provider answered both; each outcome is recorded just after its answer.
+    let outcomes = crate::common::wait_for(secs(10), "both outcomes in the history", || async {
+        let events = node.events(&monitor).await;
+        let outcomes: Vec<serde_json::Value> =
+            events.into_iter().filter(|e| e["kind"] == "reaction").collect();
+        (outcomes.len() == 2).then_some(outcomes)
+    })
+    .await;
     assert!(outcomes.iter().all(|e| e["outcome"] == "executed"), "{outcomes:?}");
     let (_, shown) = node.get(&format!("/reactions/{}", id_of(&reaction))).await;
     let (_, history) = node.get(&format!("/monitors/{monitor}/events")).await;

@@ -24,6 +24,8 @@ use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, si
 use aws_sigv4::sign::v4;
 use aws_smithy_runtime_api::client::identity::Identity;
 use cloudroutes_engine::secret::Secret;
+use schemars::JsonSchema;
+use serde::Deserialize;
 use url::Url;
 
 use crate::api::{self, ApiCall, Body, tidy};
@@ -78,6 +80,51 @@ impl Action {
         match self {
             Self::Start => Effect::Idempotent,
             Self::Reboot | Self::Stop { .. } => Effect::Destructive,
+        }
+    }
+}
+
+/// The config of `aws-ec2restart` and `aws-ec2start`: credentials, region and instances.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(inline)]
+pub struct Instances {
+    /// AWS region of the instances, e.g. `us-east-1`.
+    pub region: String,
+    /// Access key id of an IAM identity allowed the action (`ec2:RebootInstances`, `ec2:StartInstances`), e.g. `AKIAIOSFODNN7EXAMPLE`.
+    pub access_key_id: String,
+    /// Secret access key of that access key id; write-only.
+    #[schemars(with = "String", extend("writeOnly" = true))]
+    pub secret_access_key: Secret,
+    /// Session token of temporary credentials (from STS), if any; write-only.
+    #[serde(default)]
+    #[schemars(with = "Option<String>", extend("writeOnly" = true))]
+    pub session_token: Option<Secret>,
+    /// Instances to act on, 1 to 20 ids like `i-0123456789abcdef0`.
+    #[schemars(length(min = 1, max = 20))]
+    pub instance_ids: Vec<String>,
+    /// EC2 endpoint to call instead of `https://ec2.{region}.amazonaws.com` (a proxy, a VPC
+    /// endpoint, a compatible API); requests are signed for its host.
+    #[serde(default)]
+    #[schemars(url)]
+    pub api_base_url: Option<String>,
+    /// Milliseconds to wait for the answer, 1 to 120000.
+    #[serde(default = "api::default_timeout_ms")]
+    #[schemars(range(min = 1, max = 120_000))]
+    pub timeout_ms: u64,
+}
+
+impl Instances {
+    /// Returns the fields the EC2 types share.
+    pub fn fields(&self) -> Fields<'_> {
+        Fields {
+            region: &self.region,
+            access_key_id: &self.access_key_id,
+            secret_access_key: &self.secret_access_key,
+            session_token: self.session_token.as_ref(),
+            instance_ids: &self.instance_ids,
+            api_base_url: self.api_base_url.as_deref(),
+            timeout_ms: self.timeout_ms,
         }
     }
 }

@@ -166,3 +166,73 @@ pub fn document() -> Value {
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `$ref` in `value`, with where it was found.
+    fn refs(value: &Value, at: &str, out: &mut Vec<(String, String)>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    if key == "$ref" {
+                        out.push((at.to_owned(), child.as_str().unwrap_or_default().to_owned()));
+                    } else {
+                        refs(child, &format!("{at}/{key}"), out);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    refs(child, &format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_reference_resolves() {
+        let document = document();
+        let mut found = Vec::new();
+        refs(&document, "", &mut found);
+        assert!(found.len() > 20, "{found:?}");
+        for (at, reference) in found {
+            let pointer = reference.strip_prefix('#').unwrap_or("not local");
+            assert!(document.pointer(pointer).is_some(), "{at}: {reference} does not resolve");
+        }
+    }
+
+    #[test]
+    fn every_path_parameter_is_declared_for_every_operation() {
+        let document = document();
+        let paths = document["paths"].as_object().expect("paths");
+        for (path, item) in paths {
+            let wanted: Vec<&str> = path
+                .split('/')
+                .filter_map(|part| part.strip_prefix('{').and_then(|p| p.strip_suffix('}')))
+                .collect();
+            let shared = item["parameters"].as_array().cloned().unwrap_or_default();
+            for (method, operation) in item.as_object().expect("path item") {
+                if method == "parameters" {
+                    continue;
+                }
+                let own = operation["parameters"].as_array().cloned().unwrap_or_default();
+                let declared: Vec<String> = shared
+                    .iter()
+                    .chain(own.iter())
+                    .filter(|p| p["in"] == "path")
+                    .filter_map(|p| p["name"].as_str().map(str::to_owned))
+                    .collect();
+                for name in &wanted {
+                    assert!(
+                        declared.iter().any(|d| d == name),
+                        "{method} {path}: `{name}` undeclared"
+                    );
+                }
+                assert!(operation["responses"].is_object(), "{method} {path} has no responses");
+            }
+        }
+    }
+}

@@ -116,7 +116,14 @@ impl Actor for MonitorActor {
                 let started = Instant::now();
                 let lateness = started.saturating_duration_since(state.next_due);
                 state.shared.metrics.record_lateness(lateness);
-                if let Some(outcome) = tick_check(state.check.as_ref(), &state.shared).await {
+                // A watchdog (its own schedule) may have nothing to report; an ordinary check
+                // runs directly, with no extra future on this hot path.
+                let outcome = if state.check.interval().is_some() {
+                    tick_check(state.check.as_ref(), &state.shared).await
+                } else {
+                    Some(run_check(state.check.as_ref(), &state.shared).await)
+                };
+                if let Some(outcome) = outcome {
                     report(state, outcome, Method::Automatic);
                 }
                 let now = Instant::now();

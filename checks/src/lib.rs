@@ -75,8 +75,9 @@ pub trait Check: Send + Sync + fmt::Debug {
         None
     }
 
-    /// Runs on the schedule: by default the check itself. A watchdog returns `None` when it
-    /// has nothing to report.
+    /// Runs on the schedule of a check that keeps its own ([`Check::interval`] is `Some`):
+    /// by default the check itself. A watchdog returns `None` when it has nothing to report.
+    /// Checks on the monitor's `interval_secs` are run with [`Check::run`] directly.
     async fn tick(&self) -> Option<CheckOutcome> {
         Some(self.run().await)
     }

@@ -120,7 +120,7 @@ async fn ctl_manages_a_monitor_from_create_to_delete() {
     assert_eq!(one["items"].as_array().map(Vec::len), Some(1), "{one}");
 
     let status = ctl(&node, &["status"]);
-    assert!(status.contains("monitors: 1: 1 healthy"), "{status}");
+    assert!(status.contains("monitors: 1 (1 healthy)"), "{status}");
     let summary = ctl_json(&node, &["status"]);
     assert_eq!(summary["monitors_by_status"]["healthy"], 1, "{summary}");
     let nodes = ctl(&node, &["nodes"]);

@@ -80,7 +80,7 @@ pub(super) async fn status(client: &Client, output: Output) -> anyhow::Result<()
             let by_status = if by_status.is_empty() {
                 String::new()
             } else {
-                format!(": {}", by_status.join(", "))
+                format!(" ({})", by_status.join(", "))
             };
             println!("monitors: {}{by_status}", monitors.len());
         }

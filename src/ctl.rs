@@ -2,10 +2,20 @@
 //! (`--url`/`--token` or `CLOUDROUTES_URL`/`CLOUDROUTES_TOKEN`), prints tables for people and
 //! JSON for scripts (`--output json`), and exits non-zero with a message that says what to do.
 
+use std::io::Read;
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use serde_json::Value;
+use serde_json::{Value, json};
+
+mod client;
+mod cluster;
+mod monitors;
+mod reactions;
+mod table;
+
+use client::Client;
 
 /// Options shared by every console command.
 #[derive(Debug, clap::Args)]
@@ -33,11 +43,33 @@ enum Output {
 enum CtlCommand {
     /// The cluster: nodes, liveness, partitions and monitors.
     Cluster,
+    /// A summary: the cluster, its nodes and how many monitors are in each status.
+    Status,
+    /// The nodes: liveness, zone, partitions, monitors, last heartbeat.
+    Nodes,
+    /// How many partitions (and monitors) each node owns.
+    Partitions,
     /// Move a node's partitions to the other nodes (until it restarts).
     Drain {
         /// The node id.
         node: String,
     },
+    /// Monitors: list, get, create, edit, delete, run, fail, heal.
+    #[command(subcommand)]
+    Monitors(monitors::MonitorsCommand),
+    /// Reactions: list, get, create, edit, delete.
+    #[command(subcommand)]
+    Reactions(reactions::ReactionsCommand),
+    /// A monitor's history, newest first.
+    Events {
+        /// The monitor id.
+        monitor: String,
+        /// At most this many events.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Every monitor and reaction as JSON (secret fields as the API shows them: `***`).
+    Export,
 }
 
 /// Runs one console command; the exit code is 0 on success, 1 when the node refused or
@@ -62,98 +94,38 @@ async fn execute(args: &CtlArgs) -> anyhow::Result<()> {
     let client = Client {
         http: reqwest::Client::new(),
         base: args.url.trim_end_matches('/').to_owned(),
-        token,
+        token: token.clone(),
     };
+    let output = args.output;
     match &args.command {
-        CtlCommand::Cluster => {
-            let view = client.send(reqwest::Method::GET, "/api/v1/cluster").await?;
-            match args.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&view)?),
-                Output::Table => print!("{}", cluster_table(&view)),
-            }
+        CtlCommand::Cluster => cluster::cluster(&client, output).await,
+        CtlCommand::Status => cluster::status(&client, output).await,
+        CtlCommand::Nodes => cluster::nodes(&client, output).await,
+        CtlCommand::Partitions => cluster::partitions(&client, output).await,
+        CtlCommand::Drain { node } => cluster::drain(&client, output, node).await,
+        CtlCommand::Monitors(command) => monitors::run(&client, output, command).await,
+        CtlCommand::Reactions(command) => reactions::run(&client, output, command).await,
+        CtlCommand::Events { monitor, limit } => {
+            monitors::events(&client, output, monitor, *limit).await
         }
-        CtlCommand::Drain { node } => {
-            let path = format!("/api/v1/cluster/nodes/{node}/drain");
-            let answer = client.send(reqwest::Method::POST, &path).await?;
-            match args.output {
-                Output::Json => println!("{}", serde_json::to_string_pretty(&answer)?),
-                Output::Table => {
-                    println!("draining {node}: its partitions move to the other nodes")
-                }
-            }
+        CtlCommand::Export => {
+            let monitors = client.get_all("/api/v1/monitors", &[], None).await?;
+            let reactions = client.get_all("/api/v1/reactions", &[], None).await?;
+            table::print_json(&json!({"monitors": monitors, "reactions": reactions}))
         }
-    }
-    Ok(())
-}
-
-struct Client<'a> {
-    http: reqwest::Client,
-    base: String,
-    token: &'a str,
-}
-
-impl Client<'_> {
-    async fn send(&self, method: reqwest::Method, path: &str) -> anyhow::Result<Value> {
-        let url = format!("{}{path}", self.base);
-        let response =
-            self.http.request(method, &url).bearer_auth(self.token).send().await.with_context(
-                || {
-                    format!(
-                        "cannot reach {url}; is a node running there? (--url or CLOUDROUTES_URL)"
-                    )
-                },
-            )?;
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
-            return Ok(body);
-        }
-        let message = body["error"]["message"].as_str().unwrap_or("no error message");
-        if status == reqwest::StatusCode::UNAUTHORIZED {
-            bail!("{url}: {message} (check --token or CLOUDROUTES_TOKEN)");
-        }
-        bail!("{url}: HTTP {status}: {message}")
     }
 }
 
-/// Renders the cluster view as a table.
-fn cluster_table(view: &Value) -> String {
-    let text = |v: &Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
-    let mut rows = vec![[
-        "NODE".to_owned(),
-        "ALIVE".into(),
-        "DRAINING".into(),
-        "ZONE".into(),
-        "PARTITIONS".into(),
-        "MONITORS".into(),
-        "HTTP".into(),
-        "LAST HEARTBEAT".into(),
-    ]];
-    for node in view["nodes"].as_array().into_iter().flatten() {
-        rows.push([
-            text(&node["id"]),
-            if node["alive"] == Value::Bool(true) { "yes".into() } else { "NO".into() },
-            if node["draining"] == Value::Bool(true) { "yes".into() } else { "no".into() },
-            text(&node["zone"]),
-            text(&node["partitions"]),
-            text(&node["monitors"]),
-            text(&node["http_addr"]),
-            text(&node["last_heartbeat"]),
-        ]);
-    }
-    let widths: Vec<usize> =
-        (0..rows[0].len()).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
-    let mut out = format!(
-        "{} mode, {} partitions, answered by {}\n",
-        text(&view["mode"]),
-        text(&view["partitions"]),
-        text(&view["node_id"])
-    );
-    for row in rows {
-        let cells: Vec<String> =
-            row.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
-        out.push_str(cells.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
+/// Reads a JSON document from `file`, or from standard input when it is `-`.
+fn read_json(file: &Path) -> anyhow::Result<Value> {
+    let mut raw = String::new();
+    let name = if file == Path::new("-") {
+        std::io::stdin().read_to_string(&mut raw).context("cannot read standard input")?;
+        "standard input".to_owned()
+    } else {
+        raw = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        file.display().to_string()
+    };
+    serde_json::from_str(&raw).with_context(|| format!("{name} is not valid JSON"))
 }

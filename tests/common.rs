@@ -95,7 +95,7 @@ pub fn secs(n: u64) -> Duration {
 /// The node binary this test process runs: a hard link to the one cargo built, taken once, so
 /// that a rebuild of `target/debug/cloudroutes` while the tests run (cargo replaces the file)
 /// neither breaks a start nor mixes two versions in one run. Falls back to the built path.
-fn binary() -> PathBuf {
+pub(crate) fn binary() -> PathBuf {
     static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     BINARY
         .get_or_init(|| {

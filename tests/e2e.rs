@@ -6,6 +6,7 @@ mod api;
 mod bad_input;
 mod cluster;
 mod common;
+mod ctl;
 mod gating;
 mod intake;
 mod persistence;

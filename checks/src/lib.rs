@@ -199,6 +199,12 @@ macro_rules! registry {
                 }
             }
 
+            fn secret_fields(&self) -> &'static [&'static str] {
+                match self {
+                    $(Self::$variant(_) => <$module::$config as CheckType>::SECRET_FIELDS,)+
+                }
+            }
+
             /// Returns the type name, e.g. `tcp-check`.
             pub fn name(&self) -> &'static str {
                 match self {
@@ -245,6 +251,15 @@ macro_rules! registry {
             }
         }
 
+        /// Returns the write-only fields of type `kind` (none for an unknown type), without
+        /// building any schema.
+        fn secret_fields_of(kind: &str) -> &'static [&'static str] {
+            match kind {
+                $(<$module::$config as CheckType>::NAME => <$module::$config as CheckType>::SECRET_FIELDS,)+
+                _ => &[],
+            }
+        }
+
         /// Returns every check type with its JSON Schema, sorted by name.
         pub fn check_types() -> Vec<TypeInfo> {
             let mut types = vec![$(TypeInfo::of::<$module::$config>(),)+];
@@ -284,29 +299,12 @@ impl CheckConfig {
     /// # Errors
     /// Returns an error naming the offending field (relative to the `check` object).
     pub fn parse(spec: &PluginSpec) -> Result<Self, ConfigError> {
-        let mut fields = spec.0.clone();
-        let kind = match fields.remove("type") {
-            Some(serde_json::Value::String(kind)) => kind,
-            Some(_) => return Err(ConfigError::invalid("type", "must be a string")),
-            None => return Err(ConfigError::invalid("type", "missing field `type`")),
-        };
-        let config = Self::from_fields(&kind, serde_json::Value::Object(fields))?;
-        for field in secret_fields_of(&kind) {
-            if spec.0.get(*field).is_some_and(|value| value == cloudroutes_engine::plugin::REDACTED)
-            {
-                return Err(ConfigError::invalid(
-                    *field,
-                    "`***` is the placeholder for a stored secret, and there is none to keep: give the value",
-                ));
-            }
-        }
+        let (kind, fields) = cloudroutes_engine::plugin::split_type(spec)?;
+        let config = Self::from_fields(&kind, fields)?;
+        cloudroutes_engine::plugin::refuse_placeholders(spec, config.secret_fields())?;
         config.validate()?;
         Ok(config)
     }
-}
-
-fn secret_fields_of(kind: &str) -> &'static [&'static str] {
-    check_types().into_iter().find(|t| t.name == kind).map_or(&[], |t| t.secret_fields)
 }
 
 /// Returns a monitor's `check` object with its secret fields shown as `"***"`.

@@ -62,6 +62,39 @@ pub fn config_schema<T: schemars::JsonSchema>(name: &str) -> serde_json::Value {
     schema
 }
 
+/// Splits a plugin object into its `type` and the remaining fields.
+///
+/// # Errors
+/// `type` is missing or not a string.
+pub fn split_type(
+    spec: &crate::PluginSpec,
+) -> Result<(String, serde_json::Value), PluginConfigError> {
+    let mut fields = spec.0.clone();
+    match fields.remove("type") {
+        Some(serde_json::Value::String(kind)) => Ok((kind, serde_json::Value::Object(fields))),
+        Some(_) => Err(PluginConfigError::invalid("type", "must be a string")),
+        None => Err(PluginConfigError::invalid("type", "missing field `type`")),
+    }
+}
+
+/// Refuses a secret field that holds the `"***"` placeholder: there is no stored value to keep
+/// (a definition read from the API and written back has had its secrets restored before this).
+///
+/// # Errors
+/// The first such field.
+pub fn refuse_placeholders(
+    spec: &crate::PluginSpec,
+    fields: &[&str],
+) -> Result<(), PluginConfigError> {
+    match fields.iter().find(|field| spec.0.get(**field).is_some_and(|v| v == REDACTED)) {
+        Some(field) => Err(PluginConfigError::invalid(
+            *field,
+            "`***` is the placeholder for a stored secret, and there is none to keep: give the value",
+        )),
+        None => Ok(()),
+    }
+}
+
 /// The placeholder shown instead of a secret value.
 pub const REDACTED: &str = "***";
 

@@ -238,6 +238,12 @@ macro_rules! registry {
                 }
             }
 
+            fn secret_fields(&self) -> &'static [&'static str] {
+                match self {
+                    $(Self::$variant(_) => <$module::$config as ReactionType>::SECRET_FIELDS,)+
+                }
+            }
+
             /// Returns the type name, e.g. `http-webhook`.
             pub fn name(&self) -> &'static str {
                 match self {
@@ -260,6 +266,15 @@ macro_rules! registry {
                 match self {
                     $(Self::$variant(c) => c.build(context),)+
                 }
+            }
+        }
+
+        /// Returns the write-only fields of type `kind` (none for an unknown type), without
+        /// building any schema.
+        fn secret_fields_of(kind: &str) -> &'static [&'static str] {
+            match kind {
+                $(<$module::$config as ReactionType>::NAME => <$module::$config as ReactionType>::SECRET_FIELDS,)+
+                _ => &[],
             }
         }
 
@@ -317,21 +332,9 @@ impl ReactionConfig {
     /// # Errors
     /// Returns an error naming the offending field (relative to the `action` object).
     pub fn parse(spec: &PluginSpec) -> Result<Self, ConfigError> {
-        let mut fields = spec.0.clone();
-        let kind = match fields.remove("type") {
-            Some(serde_json::Value::String(kind)) => kind,
-            Some(_) => return Err(ConfigError::invalid("type", "must be a string")),
-            None => return Err(ConfigError::invalid("type", "missing field `type`")),
-        };
-        let config = Self::from_fields(&kind, serde_json::Value::Object(fields))?;
-        for field in secret_fields_of(&kind) {
-            if spec.0.get(*field).is_some_and(|value| value == REDACTED) {
-                return Err(ConfigError::invalid(
-                    *field,
-                    "`***` is the placeholder for a stored secret, and there is none to keep: give the value",
-                ));
-            }
-        }
+        let (kind, fields) = cloudroutes_engine::plugin::split_type(spec)?;
+        let config = Self::from_fields(&kind, fields)?;
+        cloudroutes_engine::plugin::refuse_placeholders(spec, config.secret_fields())?;
         config.validate()?;
         Ok(config)
     }
@@ -365,10 +368,6 @@ impl TypeInfo {
 }
 
 pub use cloudroutes_engine::plugin::REDACTED;
-
-fn secret_fields_of(kind: &str) -> &'static [&'static str] {
-    reaction_types().into_iter().find(|t| t.name == kind).map_or(&[], |t| t.secret_fields)
-}
 
 /// Returns `spec` with every secret field's value (or, for an object, each of its values)
 /// replaced by `"***"`.

@@ -3,14 +3,16 @@
 //! JSON for scripts (`--output json`), and exits non-zero with a message that says what to do.
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+mod apply;
 mod client;
 mod cluster;
+mod manifest;
 mod monitors;
 mod reactions;
 mod table;
@@ -68,8 +70,31 @@ enum CtlCommand {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
-    /// Every monitor and reaction as JSON (secret fields as the API shows them: `***`).
-    Export,
+    /// Make the node hold the monitors and reactions a file declares, matched by name.
+    Apply {
+        /// The manifest: TOML, YAML or JSON (by its extension), or `-` for standard input.
+        #[arg(short = 'f', long = "file")]
+        file: PathBuf,
+        /// The file's format, when its extension does not say (standard input).
+        #[arg(long, value_enum)]
+        format: Option<manifest::Format>,
+        /// Print what would be created, changed or deleted, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Delete the monitors and reactions the file does not name.
+        #[arg(long)]
+        prune: bool,
+        /// Send secret fields again even where nothing else changed (secrets read back as
+        /// `***`, so they cannot be compared).
+        #[arg(long)]
+        update_secrets: bool,
+    },
+    /// Every monitor and reaction as a manifest `apply` takes (secret fields as `***`).
+    Export {
+        /// `toml` (the default), `yaml` or `json` (the default with `--output json`).
+        #[arg(long, value_enum)]
+        format: Option<manifest::Format>,
+    },
 }
 
 /// Runs one console command; the exit code is 0 on success, 1 when the node refused or
@@ -108,24 +133,57 @@ async fn execute(args: &CtlArgs) -> anyhow::Result<()> {
         CtlCommand::Events { monitor, limit } => {
             monitors::events(&client, output, monitor, *limit).await
         }
-        CtlCommand::Export => {
+        CtlCommand::Apply { file, format, dry_run, prune, update_secrets } => {
+            let format = format.or_else(|| manifest::Format::of_path(file)).with_context(|| {
+                format!(
+                    "cannot tell the format of {}: name it .toml, .yaml or .json, or pass --format",
+                    file.display()
+                )
+            })?;
+            let (text, source) = read_text(file)?;
+            let wanted = manifest::Manifest::parse(&text, format, &source)?;
+            let reactions = client.get_all("/api/v1/reactions", &[], None).await?;
+            let mut monitors = client.get_all("/api/v1/monitors", &[], None).await?;
+            apply::with_reaction_names(&mut monitors, &reactions);
+            let plan = apply::plan(&wanted, &reactions, &monitors, *prune, *update_secrets)?;
+            if !dry_run {
+                apply::execute(&client, &plan, &reactions).await?;
+            }
+            match output {
+                Output::Json => table::print_json(&apply::to_json(&plan, *dry_run)),
+                Output::Table => {
+                    print!("{}", apply::render(&plan, *dry_run));
+                    Ok(())
+                }
+            }
+        }
+        CtlCommand::Export { format } => {
             let monitors = client.get_all("/api/v1/monitors", &[], None).await?;
             let reactions = client.get_all("/api/v1/reactions", &[], None).await?;
-            table::print_json(&json!({"monitors": monitors, "reactions": reactions}))
+            let format = format.unwrap_or(match output {
+                Output::Json => manifest::Format::Json,
+                Output::Table => manifest::Format::Toml,
+            });
+            print!("{}", manifest::Manifest::from_api(&reactions, &monitors).render(format)?);
+            Ok(())
         }
     }
 }
 
+/// Reads `file`, or standard input when it is `-`; returns the text and a name for errors.
+fn read_text(file: &Path) -> anyhow::Result<(String, String)> {
+    if file == Path::new("-") {
+        let mut raw = String::new();
+        std::io::stdin().read_to_string(&mut raw).context("cannot read standard input")?;
+        return Ok((raw, "standard input".to_owned()));
+    }
+    let raw =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    Ok((raw, file.display().to_string()))
+}
+
 /// Reads a JSON document from `file`, or from standard input when it is `-`.
 fn read_json(file: &Path) -> anyhow::Result<Value> {
-    let mut raw = String::new();
-    let name = if file == Path::new("-") {
-        std::io::stdin().read_to_string(&mut raw).context("cannot read standard input")?;
-        "standard input".to_owned()
-    } else {
-        raw = std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read {}", file.display()))?;
-        file.display().to_string()
-    };
+    let (raw, name) = read_text(file)?;
     serde_json::from_str(&raw).with_context(|| format!("{name} is not valid JSON"))
 }

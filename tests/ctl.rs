@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::common::{Node, free_port};
 
 /// Runs `cloudroutes ctl ARGS` against `url` with `token` (none when `None`) and `stdin`.
-fn ctl_with(url: &str, token: Option<&str>, args: &[&str], stdin: &str) -> Output {
+pub(crate) fn ctl_with(url: &str, token: Option<&str>, args: &[&str], stdin: &str) -> Output {
     let mut command = Command::new(crate::common::binary());
     command
         .arg("ctl")
@@ -28,7 +28,7 @@ fn ctl_with(url: &str, token: Option<&str>, args: &[&str], stdin: &str) -> Outpu
 }
 
 /// Runs `cloudroutes ctl ARGS` against `node`; panics unless it exits 0. Returns stdout.
-fn ctl(node: &Node, args: &[&str]) -> String {
+pub(crate) fn ctl(node: &Node, args: &[&str]) -> String {
     let output = ctl_with(&node.base, Some(&node.token), args, "");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -37,7 +37,7 @@ fn ctl(node: &Node, args: &[&str]) -> String {
 }
 
 /// Like [`ctl`] with `--output json`, parsed.
-fn ctl_json(node: &Node, args: &[&str]) -> Value {
+pub(crate) fn ctl_json(node: &Node, args: &[&str]) -> Value {
     let mut args = args.to_vec();
     args.extend(["--output", "json"]);
     let stdout = ctl(node, &args);
@@ -46,7 +46,7 @@ fn ctl_json(node: &Node, args: &[&str]) -> Value {
 }
 
 /// Runs a command that must fail; returns its exit code and stderr.
-fn ctl_fails(url: &str, token: Option<&str>, args: &[&str]) -> (Option<i32>, String) {
+pub(crate) fn ctl_fails(url: &str, token: Option<&str>, args: &[&str]) -> (Option<i32>, String) {
     let output = ctl_with(url, token, args, "");
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert!(!output.status.success(), "ctl {args:?} should fail: {stderr}");
@@ -162,9 +162,10 @@ async fn ctl_manages_reactions_from_standard_input_and_exports() {
     let shown = ctl(&node, &["reactions", "get", &id]);
     assert!(shown.contains("ctl hook") && shown.contains("failed"), "{shown}");
 
-    let export = ctl(&node, &["export"]);
-    let export: Value = serde_json::from_str(&export).expect("export is JSON");
-    assert_eq!(export["reactions"][0]["id"], id.as_str(), "{export}");
+    let export = ctl_json(&node, &["export"]);
+    assert_eq!(export["reactions"][0]["name"], "ctl hook", "{export}");
+    assert_eq!(export["reactions"][0]["trigger"], 2, "{export}");
+    assert!(export["reactions"][0].get("id").is_none(), "matched by name, no id: {export}");
     assert_eq!(export["monitors"], json!([]), "{export}");
 
     ctl(&node, &["reactions", "delete", &id]);

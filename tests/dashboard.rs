@@ -138,6 +138,8 @@ async fn dashboard_drives_monitors_and_reactions_end_to_end() {
     browser.type_into("[name='check.timeout_ms']", "2000").await;
     browser.type_into("[name='interval_secs']", "1").await;
     browser.click(&format!("input[name='reactions'][value='{reaction_id}']")).await;
+    let form = browser.screenshot().await;
+    std::fs::write(artifact("dashboard-monitor-form.png"), &form).expect("write the screenshot");
     browser.click("#save").await;
     let hash = browser
         .wait_for(UI_WAIT, "the monitor page", "location.hash.startsWith('#/monitors/') && document.querySelector('#monitor-name')?.textContent === 'Shop front' && location.hash")
@@ -202,5 +204,44 @@ async fn dashboard_drives_monitors_and_reactions_end_to_end() {
             "document.querySelector(\"#chart rect[data-status='failed']\")",
         )
         .await;
+    let page = browser.screenshot().await;
+    assert_real_png(&page);
+    std::fs::write(artifact("dashboard-monitor.png"), &page).expect("write the screenshot");
+
+    // Actions ask first: a cancelled delete deletes nothing; a confirmed heal is recorded as
+    // a manual change; a confirmed delete removes the monitor.
+    browser.click("#delete").await;
+    browser.wait_for(UI_WAIT, "the confirmation", "document.querySelector('#confirm-cancel')").await;
+    browser.click("#confirm-cancel").await;
+    let (status, _) = node.get(&format!("/monitors/{monitor_id}")).await;
+    assert_eq!(status, 200, "a cancelled delete deleted the monitor");
+    browser.click("#mark-healthy").await;
+    browser.wait_for(UI_WAIT, "the confirmation", "document.querySelector('#confirm-ok')").await;
+    browser.click("#confirm-ok").await;
+    browser
+        .wait_for(UI_WAIT, "the manual heal in the timeline", "[...document.querySelectorAll(\"#timeline li[data-kind='status_change']\")].some(li => li.textContent.includes('failed → healthy') && li.textContent.includes('manual'))")
+        .await;
+    browser.click("#delete").await;
+    browser.wait_for(UI_WAIT, "the confirmation", "document.querySelector('#confirm-ok')").await;
+    browser.click("#confirm-ok").await;
+    browser.wait_for(UI_WAIT, "back on the board", "location.hash === '#/'").await;
+    let (status, _) = node.get(&format!("/monitors/{monitor_id}")).await;
+    assert_eq!(status, 404, "the confirmed delete left the monitor");
+
+    // The cluster page of a single node shows that node, with nowhere to drain it to.
+    browser.click("#nav a[href='#/cluster']").await;
+    let rows = browser
+        .wait_for(UI_WAIT, "the node row", "document.querySelectorAll('#cluster-rows tr[data-id]').length")
+        .await;
+    assert_eq!(rows, json!(1));
+    let row = browser.text("#cluster-rows tr[data-id]").await;
+    assert!(row.as_str().is_some_and(|r| r.contains("this node") && r.contains("alive")), "{row}");
+    let drain_disabled = browser.eval("document.querySelector('#cluster-rows button').disabled").await;
+    assert_eq!(drain_disabled, json!(true));
+
+    // Signing out forgets the token.
+    browser.click("#signout").await;
+    browser.wait_for(UI_WAIT, "the sign-in form", "document.querySelector('#signin')").await;
+    assert_eq!(browser.eval("sessionStorage.getItem('cloudroutes.token')").await, Value::Null);
     assert!(browser.page_errors.is_empty(), "page errors: {:?}", browser.page_errors);
 }

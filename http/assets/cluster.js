@@ -36,6 +36,7 @@ export function render(main) {
         : 'Cluster of ' + view.nodes.length + ' nodes, ' + view.partitions + ' partitions') +
         ' · answered by ' + view.node_id;
       clear(body);
+      const single = view.mode === 'single';
       for (const node of view.nodes) {
         body.append(h('tr', { 'data-id': node.id },
           h('td', { class: 'mono' }, node.id, node.id === view.node_id
@@ -48,7 +49,8 @@ export function render(main) {
           h('td', { class: 'mono' }, node.http_addr || '—'),
           h('td', {}, when(node.last_heartbeat)),
           h('td', { class: 'row-actions' }, h('button', { class: 'btn small danger',
-            type: 'button', disabled: node.draining || !node.alive,
+            type: 'button', disabled: single || node.draining || !node.alive,
+            title: single ? 'A single node has nowhere to move its monitors' : undefined,
             onclick: () => drain(node) }, 'Drain'))));
       }
     } catch (failure) {

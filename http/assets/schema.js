@@ -70,7 +70,10 @@ export function buildFields(container, info, prefix, values) {
   const required = new Set(schema.required || []);
   const secrets = new Set(info.secret_fields || []);
   const fields = [];
-  for (const [name, raw] of Object.entries(schema.properties || {})) {
+  // Required fields first, then the rest, each group in the schema's order.
+  const entries = Object.entries(schema.properties || {});
+  entries.sort(([a], [b]) => Number(required.has(b)) - Number(required.has(a)));
+  for (const [name, raw] of entries) {
     if (name === 'type') continue;
     const property = resolve(raw, schema);
     const kind = kindOf(property);

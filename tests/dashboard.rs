@@ -159,6 +159,8 @@ async fn dashboard_drives_monitors_and_reactions_end_to_end() {
             &format!("document.querySelector({})?.dataset.status === 'healthy'", js_string(&row)),
         )
         .await;
+    let state = node.state(&monitor_id).await;
+    assert!(state["last_duration_ms"].is_u64(), "the check's duration is kept: {state}");
     browser.eval("window.__noReload = true").await;
     target.set_status(500);
     browser
@@ -211,7 +213,9 @@ async fn dashboard_drives_monitors_and_reactions_end_to_end() {
     // Actions ask first: a cancelled delete deletes nothing; a confirmed heal is recorded as
     // a manual change; a confirmed delete removes the monitor.
     browser.click("#delete").await;
-    browser.wait_for(UI_WAIT, "the confirmation", "document.querySelector('#confirm-cancel')").await;
+    browser
+        .wait_for(UI_WAIT, "the confirmation", "document.querySelector('#confirm-cancel')")
+        .await;
     browser.click("#confirm-cancel").await;
     let (status, _) = node.get(&format!("/monitors/{monitor_id}")).await;
     assert_eq!(status, 200, "a cancelled delete deleted the monitor");
@@ -231,12 +235,17 @@ async fn dashboard_drives_monitors_and_reactions_end_to_end() {
     // The cluster page of a single node shows that node, with nowhere to drain it to.
     browser.click("#nav a[href='#/cluster']").await;
     let rows = browser
-        .wait_for(UI_WAIT, "the node row", "document.querySelectorAll('#cluster-rows tr[data-id]').length")
+        .wait_for(
+            UI_WAIT,
+            "the node row",
+            "document.querySelectorAll('#cluster-rows tr[data-id]').length",
+        )
         .await;
     assert_eq!(rows, json!(1));
     let row = browser.text("#cluster-rows tr[data-id]").await;
     assert!(row.as_str().is_some_and(|r| r.contains("this node") && r.contains("alive")), "{row}");
-    let drain_disabled = browser.eval("document.querySelector('#cluster-rows button').disabled").await;
+    let drain_disabled =
+        browser.eval("document.querySelector('#cluster-rows button').disabled").await;
     assert_eq!(drain_disabled, json!(true));
 
     // Signing out forgets the token.

@@ -1,7 +1,7 @@
 //! The web dashboard in a real headless Chromium: sign-in (a wrong token refused), a reaction
 //! and a monitor created through the schema-generated forms (a validation error shown next to
 //! its field, a secret kept as `***` on edit), a failure appearing live on the board, and the
-//! reaction's outcome in the monitor page's timeline.
+//! reaction's outcome in the monitor page's timeline. Also the summary counts of a cluster.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::common::browser::{Browser, js_string};
-use crate::common::{Node, Receiver, Target, secs};
+use crate::common::cluster::TestCluster;
+use crate::common::{Node, Receiver, Target, id_of, secs, wait_until};
 
 const UI_WAIT: Duration = Duration::from_secs(20);
 
@@ -253,4 +254,45 @@ async fn dashboard_drives_monitors_and_reactions_end_to_end() {
     browser.wait_for(UI_WAIT, "the sign-in form", "document.querySelector('#signin')").await;
     assert_eq!(browser.eval("sessionStorage.getItem('cloudroutes.token')").await, Value::Null);
     assert!(browser.page_errors.is_empty(), "page errors: {:?}", browser.page_errors);
+}
+
+/// In a cluster, `/api/v1/summary` on any node counts every node's monitors (its own board
+/// plus the others' last heartbeats), not only the ones it runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn summary_counts_the_monitors_of_every_node_in_a_cluster() {
+    const COUNT: usize = 20;
+    let cluster = TestCluster::start(2).await;
+    cluster.wait_balanced().await;
+    let first = cluster.node(0);
+    let mut ids = Vec::new();
+    for i in 0..COUNT {
+        let body = json!({"name": format!("intake {i}"), "check": {"type": "webhook"}});
+        ids.push(id_of(&first.create_monitor(body).await));
+    }
+    for id in &ids[..2] {
+        let (status, answer) = first.post_empty(&format!("/monitors/{id}/fail")).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+    let (status, answer) = first.post_empty(&format!("/monitors/{}/heal", ids[2])).await;
+    assert_eq!(status, 200, "{answer}");
+    let expected =
+        json!({"monitors": {"total": COUNT, "healthy": 1, "failed": 2, "unknown": COUNT - 3}});
+    wait_until(secs(30), "every node's summary to count the whole cluster", || async {
+        let mut all = true;
+        for i in 0..2 {
+            let (_, summary) = cluster.node(i).get("/summary").await;
+            all &= summary == expected;
+        }
+        all
+    })
+    .await;
+    // Each node runs only its share, so the counts above are sums over nodes.
+    let view = cluster.view(0).await;
+    let shares: Vec<u64> = view["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|n| n["monitors"].as_u64().unwrap_or(0))
+        .collect();
+    assert!(shares.iter().all(|&n| n > 0 && n < COUNT as u64), "{view}");
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: the README's test command, which CI runs too. First installs what
 # the tests need when it is missing, from Debian: the servers the tests start for real
-# (redis-server, dnsmasq, PostgreSQL, MariaDB, sshd, aiosmtpd) and the tools the ping tests
-# use. Extra arguments go to `cargo test`.
+# (redis-server, dnsmasq, PostgreSQL, MariaDB, sshd, aiosmtpd), the tools the ping tests use,
+# and the headless Chromium the dashboard test drives. Extra arguments go to `cargo test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +26,7 @@ needed=(
     "unshare:util-linux"
     "/usr/sbin/sshd:openssh-server"
     "ssh-keygen:openssh-client"
+    "chromium:chromium"
 )
 missing=()
 for entry in "${needed[@]}"; do

@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+pub mod browser;
 pub mod cluster;
 mod raw;
 mod redis;

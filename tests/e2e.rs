@@ -8,6 +8,7 @@ mod cluster;
 mod common;
 mod ctl;
 mod ctl_apply;
+mod dashboard;
 mod gating;
 mod intake;
 mod persistence;

@@ -35,6 +35,17 @@ pub struct StatusCounts {
     pub unknown: usize,
 }
 
+impl From<StatusCounts> for cloudroutes_engine::cluster::MemberStatuses {
+    fn from(counts: StatusCounts) -> Self {
+        let wide = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+        Self {
+            healthy: wide(counts.healthy),
+            failed: wide(counts.failed),
+            unknown: wide(counts.unknown),
+        }
+    }
+}
+
 impl Board {
     /// Returns an empty board with `shards` shards (at least one).
     pub fn new(shards: usize) -> Self {

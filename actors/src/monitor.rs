@@ -118,12 +118,13 @@ impl Actor for MonitorActor {
                 state.shared.metrics.record_lateness(lateness);
                 // A watchdog (its own schedule) may have nothing to report; an ordinary check
                 // runs directly, with no extra future on this hot path.
-                let outcome = if state.check.interval().is_some() {
+                let timed = if state.check.interval().is_some() {
                     tick_check(state.check.as_ref(), &state.shared).await
                 } else {
-                    Some(run_check(state.check.as_ref(), &state.shared).await)
+                    Some(run_check_timed(state.check.as_ref(), &state.shared).await)
                 };
-                if let Some(outcome) = outcome {
+                if let Some((outcome, took)) = timed {
+                    record_duration(state, took);
                     report(state, outcome, Method::Automatic);
                 }
                 let now = Instant::now();
@@ -147,7 +148,8 @@ impl Actor for MonitorActor {
                 myself.send_after(phase, move || MonitorMsg::Tick(generation));
             }
             MonitorMsg::RunNow(reply) => {
-                let outcome = run_check(state.check.as_ref(), &state.shared).await;
+                let (outcome, took) = run_check_timed(state.check.as_ref(), &state.shared).await;
+                record_duration(state, took);
                 report(state, outcome.clone(), Method::Automatic);
                 let _ = reply.send(outcome);
             }
@@ -175,27 +177,47 @@ fn report(state: &MonitorActorState, outcome: CheckOutcome, method: Method) {
     let _ = router.cast(RouterMsg::Observe { id: state.id.clone(), observation, reply: None });
 }
 
+/// Keeps how long a check run took on the monitor's board entry (the state's
+/// `last_duration_ms`); the router's next write of the state carries it to the store.
+fn record_duration(state: &MonitorActorState, took: Option<Duration>) {
+    if let Some(took) = took {
+        state.shared.routers.record_duration(&state.id, took);
+    }
+}
+
 /// Runs a check inside the node-wide limit and a deadline, and records its metrics.
 pub async fn run_check(check: &dyn Check, shared: &MonitorShared) -> CheckOutcome {
-    limited(check, shared, async { Some(check.run().await) })
-        .await
-        .unwrap_or_else(|| CheckOutcome::Unknown { reason: "the check reported nothing".into() })
+    run_check_timed(check, shared).await.0
+}
+
+/// Runs a check like [`run_check`] and also returns how long it ran (none when it could not
+/// start).
+pub async fn run_check_timed(
+    check: &dyn Check,
+    shared: &MonitorShared,
+) -> (CheckOutcome, Option<Duration>) {
+    limited(check, shared, async { Some(check.run().await) }).await.unwrap_or_else(|| {
+        (CheckOutcome::Unknown { reason: "the check reported nothing".into() }, None)
+    })
 }
 
 /// Runs a scheduled tick: the check itself, or a watchdog's sweep that may report nothing.
-async fn tick_check(check: &dyn Check, shared: &MonitorShared) -> Option<CheckOutcome> {
+async fn tick_check(
+    check: &dyn Check,
+    shared: &MonitorShared,
+) -> Option<(CheckOutcome, Option<Duration>)> {
     limited(check, shared, check.tick()).await
 }
 
 /// Runs `work` for `check` inside the node-wide limit and a deadline, and records the metrics
-/// of what it reports.
+/// of what it reports; returns it with how long it ran.
 async fn limited(
     check: &dyn Check,
     shared: &MonitorShared,
     work: impl Future<Output = Option<CheckOutcome>>,
-) -> Option<CheckOutcome> {
+) -> Option<(CheckOutcome, Option<Duration>)> {
     let Ok(_permit) = shared.check_limiter.acquire().await else {
-        return Some(CheckOutcome::Unknown { reason: "node is shutting down".into() });
+        return Some((CheckOutcome::Unknown { reason: "node is shutting down".into() }, None));
     };
     let started = Instant::now();
     let deadline = check.timeout() + CHECK_DEADLINE_GRACE;
@@ -208,11 +230,9 @@ async fn limited(
     let kind = check.kind();
     let metrics = &shared.metrics;
     metrics.checks.get_or_create(&TypeOutcome { r#type: kind, outcome: outcome.label() }).inc();
-    metrics
-        .check_duration
-        .get_or_create(&TypeLabel { r#type: kind })
-        .observe(started.elapsed().as_secs_f64());
-    Some(outcome)
+    let took = started.elapsed();
+    metrics.check_duration.get_or_create(&TypeLabel { r#type: kind }).observe(took.as_secs_f64());
+    Some((outcome, Some(took)))
 }
 
 /// Returns a random delay in `[0, interval)`.

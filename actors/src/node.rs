@@ -67,6 +67,8 @@ pub struct MonitorFilter {
     pub status: Option<Status>,
     /// Only monitors with this tag.
     pub tag: Option<String>,
+    /// Only monitors whose name contains this text, ignoring case (give it lowercased).
+    pub name_contains: Option<String>,
 }
 
 /// A running node.

@@ -93,6 +93,13 @@ impl Routers {
         refs[self.board.shard_of(id)].clone()
     }
 
+    /// Records how long a monitor's last check run took on its board entry, for the state's
+    /// `last_duration_ms` (the router's next state write for it carries the value along).
+    pub fn record_duration(&self, id: &MonitorId, took: std::time::Duration) {
+        let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
+        self.board.update(id, |entry| entry.state.last_duration_ms = Some(ms));
+    }
+
     /// Returns every running router.
     pub fn all(&self) -> Vec<ActorRef<RouterMsg>> {
         let refs = self.refs.read().unwrap_or_else(|poison| poison.into_inner());

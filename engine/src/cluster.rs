@@ -38,6 +38,20 @@ pub struct Member {
     pub partitions: u32,
     /// Monitors it runs.
     pub monitors: u64,
+    /// Of those, how many are healthy, failed and unknown (zero from older nodes).
+    #[serde(default)]
+    pub statuses: MemberStatuses,
+}
+
+/// How many of a member's monitors are in each status, as of its last heartbeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStatuses {
+    /// Healthy monitors.
+    pub healthy: u64,
+    /// Failed monitors.
+    pub failed: u64,
+    /// Monitors with no result yet.
+    pub unknown: u64,
 }
 
 /// A partition lease this node holds: the partition and the fencing epoch it was granted at.

@@ -235,6 +235,10 @@ pub struct MonitorState {
     pub last_reason: Option<String>,
     /// The node that produced the last result.
     pub owner: Option<String>,
+    /// How long the last check run took, in milliseconds (none for results that came from
+    /// outside: webhooks and manual changes keep the last run's value).
+    #[serde(default)]
+    pub last_duration_ms: Option<u64>,
     /// Per-reaction firing memory, keyed by reaction id.
     pub reactions: BTreeMap<ReactionId, ReactionMemory>,
 }

@@ -3,7 +3,8 @@
 //! - [`monitors`], [`reactions`]: the resources of API.md.
 //! - [`cluster`]: nodes, partitions and draining.
 //! - [`webhooks`]: result intake authenticated by each monitor's key.
-//! - [`meta`]: type catalogs with JSON Schemas, `/healthz`, `/readyz`, `/metrics`, `/`.
+//! - [`meta`]: type catalogs with JSON Schemas, `/healthz`, `/readyz`, `/metrics`.
+//! - [`dashboard`]: the web dashboard at `/` (embedded assets) and `/api/v1/summary`.
 //! - [`auth`]: bearer tokens; [`body`]: capped bodies and JSON with named fields;
 //!   [`error`]: the error body; [`views`]: the JSON shapes; [`openapi`]: the API document.
 
@@ -16,6 +17,7 @@ use warp::Filter;
 pub mod auth;
 pub mod body;
 pub mod cluster;
+pub mod dashboard;
 pub mod error;
 pub mod meta;
 pub mod monitors;
@@ -61,6 +63,8 @@ pub fn routes(
         .or(reactions::routes(api.clone()))
         .unify()
         .or(cluster::routes(api.clone()))
+        .unify()
+        .or(dashboard::routes(api.clone()))
         .unify()
         .or(meta::routes(api))
         .unify();

@@ -1,4 +1,4 @@
-//! Type catalogs, health, readiness, metrics and the landing page.
+//! Type catalogs, health, readiness and metrics.
 
 use serde_json::json;
 use warp::http::StatusCode;
@@ -7,7 +7,7 @@ use warp::{Filter, Rejection, Reply};
 use crate::ApiState;
 
 /// Returns `/api/v1/check-types`, `/api/v1/reaction-types`, `/healthz`, `/readyz`,
-/// `/metrics`, `/api/v1/openapi.json` and `/`.
+/// `/metrics` and `/api/v1/openapi.json`.
 pub fn routes(
     api: ApiState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
@@ -35,26 +35,11 @@ pub fn routes(
         let body = json!({"status": if ready { "ready" } else { "starting or stopping" }});
         warp::reply::with_status(warp::reply::json(&body), status).into_response()
     });
-    let metrics_api = api.clone();
+    let metrics_api = api;
     let metrics = warp::path!("metrics").and(warp::get()).map(move || {
         let text = metrics_api.node.metrics().encode();
         warp::reply::with_header(text, "content-type", "text/plain; version=0.0.4; charset=utf-8")
             .into_response()
-    });
-    let index_api = api;
-    let index = warp::path::end().and(warp::get()).map(move || {
-        let counts = index_api.node.counts();
-        warp::reply::html(format!(
-            "<!doctype html><html><head><meta charset=\"utf-8\"><title>CloudRoutes</title></head>\
-             <body><h1>CloudRoutes node {}</h1><p>{} healthy, {} failed, {} unknown.</p>\
-             <ul><li><a href=\"/api/v1/openapi.json\">API (OpenAPI)</a></li>\
-             <li><a href=\"/metrics\">metrics</a></li><li><a href=\"/healthz\">health</a></li></ul></body></html>",
-            html_escape(index_api.node.node_id()),
-            counts.healthy,
-            counts.failed,
-            counts.unknown
-        ))
-        .into_response()
     });
     check_types
         .or(reaction_types)
@@ -67,10 +52,4 @@ pub fn routes(
         .unify()
         .or(metrics)
         .unify()
-        .or(index)
-        .unify()
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }

@@ -41,6 +41,9 @@ struct MonitorIn {
     webhook_url: Option<Value>,
 }
 
+/// Longest name search (`q`) the list takes: a monitor name is at most 200 characters.
+const MAX_QUERY_CHARS: usize = 200;
+
 fn enabled_default() -> bool {
     true
 }
@@ -148,7 +151,17 @@ async fn list(api: ApiState, _role: Role, query: HashMap<String, String>) -> war
                 }
             };
             let tag = query.get("tag").filter(|t| !t.is_empty()).cloned();
-            let filter = MonitorFilter { status, tag };
+            let name_contains = match query.get("q").map(|q| q.trim()) {
+                None | Some("") => None,
+                Some(q) if q.chars().count() > MAX_QUERY_CHARS => {
+                    return Err(ApiError::invalid(
+                        "q",
+                        format!("must be at most {MAX_QUERY_CHARS} characters"),
+                    ));
+                }
+                Some(q) => Some(q.to_lowercase()),
+            };
+            let filter = MonitorFilter { status, tag, name_contains };
             let (items, next) =
                 api.node.list_monitors(&filter, cursor.map(MonitorId), limit).await?;
             let items = items.iter().map(|v| views::monitor(v, &api.public_url)).collect();

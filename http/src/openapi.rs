@@ -54,6 +54,7 @@ pub fn document() -> Value {
     let mut list_params = paging.as_array().cloned().unwrap_or_default();
     list_params.push(json!({"name": "status", "in": "query", "schema": {"enum": ["healthy", "failed", "unknown"]}}));
     list_params.push(json!({"name": "tag", "in": "query", "schema": {"type": "string"}}));
+    list_params.push(json!({"name": "q", "in": "query", "description": "only monitors whose name contains this text, ignoring case", "schema": {"type": "string", "maxLength": 200}}));
     let mut event_params = id.as_array().cloned().unwrap_or_default();
     event_params.extend(paging.as_array().cloned().unwrap_or_default());
     let e = ["400", "401", "413"];
@@ -87,6 +88,7 @@ pub fn document() -> Value {
                 "put": {"summary": "replace a reaction; *** keeps a stored secret", "requestBody": json_body("ReactionIn"), "responses": with(ok("200", "Reaction"), &e_id)},
                 "delete": {"summary": "delete a reaction no monitor uses", "responses": with(json!({"204": {"description": "deleted"}}), &["401", "404", "409"])}
             },
+            "/api/v1/summary": {"get": {"summary": "how many monitors are healthy, failed and unknown (in a cluster, as of each node's last heartbeat)", "responses": with(ok("200", "Summary"), &["401", "503"])}},
             "/api/v1/check-types": {"get": {"summary": "check types with JSON Schemas", "responses": with(json!({"200": {"description": "types"}}), &["401"])}},
             "/api/v1/reaction-types": {"get": {"summary": "reaction types with JSON Schemas", "responses": with(json!({"200": {"description": "types"}}), &["401"])}},
             "/api/v1/webhooks/{id}/{key}": {
@@ -144,7 +146,8 @@ pub fn document() -> Value {
                     "enabled": {"type": "boolean", "default": true},
                     "tags": {"type": "array", "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 64}},
                     "id": {"type": "string", "readOnly": true}, "state": {"readOnly": true}, "webhook_url": {"readOnly": true}}},
-                "State": {"type": "object", "properties": {"status": {"enum": ["unknown", "healthy", "failed"]}, "streak": {"type": "integer"}, "episode": {"type": "integer"}, "manual_hold": {"type": "boolean"}, "last_check_at": {"type": ["string", "null"]}, "last_change_at": {"type": ["string", "null"]}, "last_reason": {"type": ["string", "null"]}, "owner": {"type": ["string", "null"]}}},
+                "State": {"type": "object", "properties": {"status": {"enum": ["unknown", "healthy", "failed"]}, "streak": {"type": "integer"}, "episode": {"type": "integer"}, "manual_hold": {"type": "boolean"}, "last_check_at": {"type": ["string", "null"]}, "last_change_at": {"type": ["string", "null"]}, "last_reason": {"type": ["string", "null"]}, "owner": {"type": ["string", "null"]}, "last_duration_ms": {"type": ["integer", "null"], "description": "how long the last check run took"}}},
+                "Summary": {"type": "object", "required": ["monitors"], "properties": {"monitors": {"type": "object", "required": ["total", "healthy", "failed", "unknown"], "properties": {"total": {"type": "integer"}, "healthy": {"type": "integer"}, "failed": {"type": "integer"}, "unknown": {"type": "integer"}}}}},
                 "Monitor": {"allOf": [{"$ref": "#/components/schemas/MonitorIn"}, {"type": "object", "properties": {"id": {"type": "string"}, "state": {"$ref": "#/components/schemas/State"}, "webhook_url": {"type": "string"}}}]},
                 "MonitorPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Monitor"}}, "next_cursor": {"type": ["string", "null"]}}},
                 "RunResult": {"type": "object", "properties": {"outcome": {"enum": ["healthy", "failed", "unknown"]}, "reason": {"type": "string"}, "monitor": {"$ref": "#/components/schemas/Monitor"}}},

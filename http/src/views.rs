@@ -55,6 +55,7 @@ pub fn state(state: &MonitorState) -> Value {
         "last_change_at": rfc3339(state.last_change_at),
         "last_reason": state.last_reason,
         "owner": state.owner,
+        "last_duration_ms": state.last_duration_ms,
     })
 }
 

@@ -410,6 +410,7 @@ impl Node {
             partitions: cluster
                 .map_or(0, |c| u32::try_from(c.fences.leases().len()).unwrap_or(u32::MAX)),
             monitors: u64::try_from(self.inner.parts.board.len()).unwrap_or(u64::MAX),
+            statuses: self.inner.parts.board.counts().into(),
         }
     }
 

@@ -6,6 +6,7 @@ use cloudroutes_engine::Timestamp;
 use time::OffsetDateTime;
 
 use super::Node;
+use crate::board::StatusCounts;
 use crate::error::NodeError;
 
 /// The cluster as one node sees it.
@@ -135,5 +136,26 @@ impl Node {
     pub fn http_addr(&self) -> String {
         let config = &self.inner.config;
         self.inner.http_addr.get().map_or_else(|| config.http.addr.to_string(), ToString::to_string)
+    }
+
+    /// Counts monitors by status for the whole deployment: on a single node, its board; in a
+    /// cluster, this node's board plus every other live member's counts from its last
+    /// heartbeat (a few seconds old at most). One store read, whatever the number of monitors.
+    ///
+    /// # Errors
+    /// `Store` when the members cannot be read.
+    pub async fn summary(&self) -> Result<StatusCounts, NodeError> {
+        let mut counts = self.counts();
+        let Some(cluster) = self.cluster() else { return Ok(counts) };
+        let narrow = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        for member in cluster.coordinator.members().await? {
+            if member.id == self.node_id() {
+                continue;
+            }
+            counts.healthy = counts.healthy.saturating_add(narrow(member.statuses.healthy));
+            counts.failed = counts.failed.saturating_add(narrow(member.statuses.failed));
+            counts.unknown = counts.unknown.saturating_add(narrow(member.statuses.unknown));
+        }
+        Ok(counts)
     }
 }

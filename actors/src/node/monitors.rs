@@ -208,6 +208,13 @@ impl Node {
                 if filter.tag.as_ref().is_some_and(|tag| !monitor.tags.contains(tag)) {
                     continue;
                 }
+                if filter
+                    .name_contains
+                    .as_ref()
+                    .is_some_and(|text| !monitor.name.to_lowercase().contains(text.as_str()))
+                {
+                    continue;
+                }
                 let state = self.state_of(&monitor.id).await?;
                 if filter.status.is_some_and(|status| status != state.status) {
                     continue;

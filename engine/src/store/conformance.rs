@@ -102,6 +102,7 @@ pub fn sample_state(streak: u64) -> MonitorState {
         last_change_at: Some(at),
         last_reason: Some("connection refused".into()),
         owner: Some("node-1".into()),
+        last_duration_ms: Some(17),
         reactions: [(ReactionId::from("r1"), memory)].into_iter().collect(),
     }
 }

@@ -27,6 +27,7 @@ fn member(id: &str) -> Member {
         heartbeat_at: at,
         partitions: 3,
         monitors: 42,
+        statuses: Default::default(),
     }
 }
 

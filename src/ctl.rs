@@ -14,6 +14,7 @@ mod cluster;
 mod monitors;
 mod reactions;
 mod table;
+mod tokens;
 
 use client::Client;
 
@@ -70,6 +71,15 @@ enum CtlCommand {
     },
     /// Every monitor and reaction as JSON (secret fields as the API shows them: `***`).
     Export,
+    /// API tokens (admin only): create, list, revoke.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
+    /// Who changed what and when, newest first (admin only).
+    Audit {
+        /// At most this many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
 }
 
 /// Runs one console command; the exit code is 0 on success, 1 when the node refused or
@@ -108,6 +118,8 @@ async fn execute(args: &CtlArgs) -> anyhow::Result<()> {
         CtlCommand::Events { monitor, limit } => {
             monitors::events(&client, output, monitor, *limit).await
         }
+        CtlCommand::Tokens(command) => tokens::run(&client, output, command).await,
+        CtlCommand::Audit { limit } => tokens::audit(&client, output, *limit).await,
         CtlCommand::Export => {
             let monitors = client.get_all("/api/v1/monitors", &[], None).await?;
             let reactions = client.get_all("/api/v1/reactions", &[], None).await?;

@@ -12,3 +12,4 @@ mod intake;
 mod persistence;
 mod reactions;
 mod redis_harness;
+mod security_auth;

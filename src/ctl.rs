@@ -16,6 +16,7 @@ mod manifest;
 mod monitors;
 mod reactions;
 mod table;
+mod tokens;
 
 use client::Client;
 
@@ -95,6 +96,15 @@ enum CtlCommand {
         #[arg(long, value_enum)]
         format: Option<manifest::Format>,
     },
+    /// API tokens (admin only): create, list, revoke.
+    #[command(subcommand)]
+    Tokens(tokens::TokensCommand),
+    /// Who changed what and when, newest first (admin only).
+    Audit {
+        /// At most this many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
 }
 
 /// Runs one console command; the exit code is 0 on success, 1 when the node refused or
@@ -157,6 +167,8 @@ async fn execute(args: &CtlArgs) -> anyhow::Result<()> {
                 }
             }
         }
+        CtlCommand::Tokens(command) => tokens::run(&client, output, command).await,
+        CtlCommand::Audit { limit } => tokens::audit(&client, output, *limit).await,
         CtlCommand::Export { format } => {
             let monitors = client.get_all("/api/v1/monitors", &[], None).await?;
             let reactions = client.get_all("/api/v1/reactions", &[], None).await?;

@@ -50,11 +50,18 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| cloudroutes_http::default_public_url(addr));
+    let limits = &config.limits;
     let api = ApiState {
         node: node.clone(),
-        auth: Auth::new(token.clone()),
+        auth: Auth::with_store(
+            token.clone(),
+            node.store(),
+            Duration::from_millis(limits.token_cache_ms),
+        ),
         body_limit: config.http.body_limit_bytes,
         public_url: public_url.clone(),
+        limits: Arc::new(cloudroutes_http::limits::Limiters::new(limits)),
+        audit_keep: usize::try_from(limits.audit_max_entries).unwrap_or(usize::MAX),
     };
 
     let mut out = std::io::stdout().lock();

@@ -14,3 +14,4 @@ mod intake;
 mod persistence;
 mod reactions;
 mod redis_harness;
+mod security_auth;

@@ -29,6 +29,7 @@ mod claims;
 mod cluster;
 mod cluster_view;
 mod intake;
+mod keys;
 mod monitors;
 mod partitions;
 mod reactions;

@@ -1,6 +1,7 @@
 //! The CloudRoutes engine: everything that is true of monitoring and reacting regardless of
 //! actors, HTTP or any particular check.
 //!
+//! - [`access`]: API tokens with roles and the audit trail's entries.
 //! - [`model`]: monitors, reactions, check outcomes, monitor state, history events.
 //! - [`gate`]: the reaction gating rule as pure functions.
 //! - [`partition`]: monitors to partitions, partitions to nodes (pure, stable hashing).
@@ -11,6 +12,7 @@
 //! - [`secret`]: a wrapper for credentials that never prints them.
 //! - [`error`]: the crate's typed errors.
 
+pub mod access;
 pub mod cluster;
 pub mod config;
 pub mod error;

@@ -9,6 +9,7 @@
 
 use async_trait::async_trait;
 
+use crate::access::{ApiToken, AuditEntry};
 use crate::error::StoreError;
 use crate::model::{Event, Monitor, MonitorId, MonitorState, Reaction, ReactionId};
 
@@ -142,4 +143,22 @@ pub trait Store: Send + Sync + 'static {
     async fn put_note(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError>;
     /// Deletes the note under `key`; returns whether it existed.
     async fn delete_note(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Creates an API token (stored with the hash of its secret only); returns `false` and
+    /// writes nothing when another token already has its name.
+    async fn create_token(&self, token: &ApiToken) -> Result<bool, StoreError>;
+    /// Returns the token whose secret hashes to `hash` (hex SHA-256).
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError>;
+    /// Returns every token, oldest first.
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError>;
+    /// Deletes (revokes) a token; returns it when it existed.
+    async fn delete_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError>;
+    /// Appends an audit entry and drops the oldest so that at most `keep` remain (0 acts as 1).
+    async fn append_audit(&self, entry: &AuditEntry, keep: usize) -> Result<(), StoreError>;
+    /// Returns audit entries newest first, starting strictly before entry id `before`.
+    async fn list_audit(
+        &self,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError>;
 }

@@ -6,7 +6,8 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
 use crate::ApiState;
-use crate::auth::Role;
+use crate::audit::{self, Action};
+use crate::auth::Caller;
 use crate::error::respond;
 use crate::views::rfc3339;
 
@@ -22,7 +23,7 @@ pub fn routes(
     view.or(drain).unify()
 }
 
-async fn view(api: ApiState, _role: Role) -> warp::reply::Response {
+async fn view(api: ApiState, _caller: Caller) -> warp::reply::Response {
     respond(
         async {
             let view = api.node.cluster_view().await?;
@@ -32,15 +33,14 @@ async fn view(api: ApiState, _role: Role) -> warp::reply::Response {
     )
 }
 
-async fn drain(id: String, api: ApiState, _role: Role) -> warp::reply::Response {
-    respond(
-        async {
-            api.node.drain(&id).await?;
-            let body = json!({"node": id, "draining": true});
-            Ok(warp::reply::with_status(warp::reply::json(&body), StatusCode::ACCEPTED))
-        }
-        .await,
-    )
+async fn drain(id: String, api: ApiState, caller: Caller) -> warp::reply::Response {
+    let result = api.node.drain(&id).await.map_err(crate::ApiError::from);
+    let what = Action { action: "drain", kind: "node", id: Some(&id), name: Some(&id) };
+    audit::record(&api, &caller, what, &result).await;
+    respond(result.map(|_| {
+        let body = json!({"node": id, "draining": true});
+        warp::reply::with_status(warp::reply::json(&body), StatusCode::ACCEPTED)
+    }))
 }
 
 /// The JSON shape of the cluster view.

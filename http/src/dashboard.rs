@@ -15,7 +15,7 @@ use warp::reply::Response;
 use warp::{Filter, Rejection, Reply};
 
 use crate::ApiState;
-use crate::auth::Role;
+use crate::auth::Caller;
 use crate::error::{ApiError, respond};
 
 #[cfg(test)]
@@ -90,7 +90,7 @@ fn page(status: StatusCode, content_type: &'static str, body: &'static str) -> R
     response
 }
 
-async fn summary(api: ApiState, _role: Role) -> Response {
+async fn summary(api: ApiState, _caller: Caller) -> Response {
     respond(
         async {
             let counts = api.node.summary().await.map_err(ApiError::from)?;

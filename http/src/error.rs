@@ -46,6 +46,11 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
+    /// Returns a 403 `forbidden` error.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
     /// Returns a 413 `payload_too_large` error.
     pub fn too_large(limit: u64) -> Self {
         Self::new(
@@ -98,6 +103,9 @@ impl Reply for ApiError {
 /// # Errors
 /// Never: every rejection becomes a response.
 pub async fn recover(rejection: Rejection) -> Result<Response, std::convert::Infallible> {
+    if let Some(limited) = rejection.find::<crate::limits::RateLimited>() {
+        return Ok(limited.clone().into_response());
+    }
     let error = if let Some(error) = rejection.find::<ApiError>() {
         error.clone()
     } else if rejection.is_not_found() {

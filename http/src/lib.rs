@@ -5,7 +5,8 @@
 //! - [`webhooks`]: result intake authenticated by each monitor's key.
 //! - [`meta`]: type catalogs with JSON Schemas, `/healthz`, `/readyz`, `/metrics`.
 //! - [`dashboard`]: the web dashboard at `/` (embedded assets) and `/api/v1/summary`.
-//! - [`auth`]: bearer tokens; [`body`]: capped bodies and JSON with named fields;
+//! - [`tokens`]: API tokens (admin); [`audit`]: the audit trail; [`limits`]: rate limits.
+//! - [`auth`]: bearer tokens and the role table; [`body`]: capped bodies and JSON with named fields;
 //!   [`error`]: the error body; [`views`]: the JSON shapes; [`openapi`]: the API document.
 
 use std::future::Future;
@@ -14,15 +15,18 @@ use std::net::SocketAddr;
 use cloudroutes_actors::Node;
 use warp::Filter;
 
+pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod cluster;
 pub mod dashboard;
 pub mod error;
+pub mod limits;
 pub mod meta;
 pub mod monitors;
 pub mod openapi;
 pub mod reactions;
+pub mod tokens;
 pub mod views;
 pub mod webhooks;
 
@@ -40,13 +44,18 @@ pub struct ApiState {
     pub body_limit: u64,
     /// Base URL for links in responses (webhook URLs).
     pub public_url: String,
+    /// Rate limits.
+    pub limits: std::sync::Arc<limits::Limiters>,
+    /// Audit entries kept.
+    pub audit_keep: usize,
 }
 
 impl ApiState {
-    /// A filter that authenticates the caller and yields the state and role.
+    /// A filter that authenticates the caller, checks its role against the route (401, 403)
+    /// and yields the state and the caller.
     pub fn authed(
         &self,
-    ) -> impl Filter<Extract = (ApiState, auth::Role), Error = warp::Rejection> + Clone + use<>
+    ) -> impl Filter<Extract = (ApiState, auth::Caller), Error = warp::Rejection> + Clone + use<>
     {
         let state = self.clone();
         warp::any().map(move || state.clone()).and(auth::authenticated(self.auth.clone()))
@@ -57,6 +66,7 @@ impl ApiState {
 pub fn routes(
     api: ApiState,
 ) -> impl Filter<Extract = (impl warp::Reply,), Error = std::convert::Infallible> + Clone {
+    let guard = limits::guard(std::sync::Arc::clone(&api.limits));
     let routes = webhooks::routes(api.clone())
         .or(monitors::routes(api.clone()))
         .unify()
@@ -66,9 +76,13 @@ pub fn routes(
         .unify()
         .or(dashboard::routes(api.clone()))
         .unify()
+        .or(tokens::routes(api.clone()))
+        .unify()
+        .or(audit::routes(api.clone()))
+        .unify()
         .or(meta::routes(api))
         .unify();
-    routes.recover(error::recover).unify().with(warp::log("cloudroutes::http"))
+    guard.and(routes).recover(error::recover).unify().with(warp::log("cloudroutes::http"))
 }
 
 /// Serves the API on `listener` until `shutdown` completes.

@@ -11,7 +11,8 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
 use crate::ApiState;
-use crate::auth::Role;
+use crate::audit::{self, Action};
+use crate::auth::Caller;
 use crate::body;
 use crate::error::{ApiError, respond};
 use crate::views;
@@ -69,13 +70,16 @@ struct ManualIn {
     reason: Option<String>,
 }
 
+/// Largest body of a manual fail/heal (`{"reason": …}`, at most 1000 characters).
+pub const MANUAL_BODY_LIMIT: u64 = 8 * 1024;
+
 /// Returns the monitor routes.
 pub fn routes(
     api: ApiState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let limit = api.body_limit;
-    let base = warp::path!("api" / "v1" / "monitors").and(api.authed());
-    let one = warp::path!("api" / "v1" / "monitors" / String).and(api.authed());
+    let base = || warp::path!("api" / "v1" / "monitors");
+    let one = || warp::path!("api" / "v1" / "monitors" / String);
     let action = |name: &'static str| {
         warp::path("api")
             .and(warp::path("v1"))
@@ -83,24 +87,31 @@ pub fn routes(
             .and(warp::path::param::<String>())
             .and(warp::path(name))
             .and(warp::path::end())
-            .and(api.authed())
     };
-    let create = base.clone().and(warp::post()).and(body::limited(limit)).then(create);
-    let list = base.and(warp::get()).and(warp::query::<HashMap<String, String>>()).then(list);
-    let get = one.clone().and(warp::get()).then(get);
-    let replace = one.clone().and(warp::put()).and(body::limited(limit)).then(replace);
-    let delete = one.and(warp::delete()).then(delete);
-    let run = action("run").and(warp::post()).then(run);
+    let create = base().and(warp::post()).and(api.authed()).and(body::limited(limit)).then(create);
+    let list = base()
+        .and(warp::get())
+        .and(api.authed())
+        .and(warp::query::<HashMap<String, String>>())
+        .then(list);
+    let get = one().and(warp::get()).and(api.authed()).then(get);
+    let replace = one().and(warp::put()).and(api.authed()).and(body::limited(limit)).then(replace);
+    let delete = one().and(warp::delete()).and(api.authed()).then(delete);
+    let run = action("run").and(warp::post()).and(api.authed()).then(run);
+    let rotate = action("rotate-key").and(warp::post()).and(api.authed()).then(rotate_key);
     let fail = action("fail")
         .and(warp::post())
-        .and(body::limited(limit))
-        .then(|id, api, role, body| manual(id, api, role, body, Status::Failed));
+        .and(api.authed())
+        .and(body::limited(MANUAL_BODY_LIMIT))
+        .then(|id, api, caller, body| manual(id, api, caller, body, Status::Failed));
     let heal = action("heal")
         .and(warp::post())
-        .and(body::limited(limit))
-        .then(|id, api, role, body| manual(id, api, role, body, Status::Healthy));
+        .and(api.authed())
+        .and(body::limited(MANUAL_BODY_LIMIT))
+        .then(|id, api, caller, body| manual(id, api, caller, body, Status::Healthy));
     let events = action("events")
         .and(warp::get())
+        .and(api.authed())
         .and(warp::query::<HashMap<String, String>>())
         .then(events);
     create
@@ -120,24 +131,60 @@ pub fn routes(
         .unify()
         .or(events)
         .unify()
+        .or(rotate)
+        .unify()
 }
 
-async fn create(api: ApiState, _role: Role, bytes: Bytes) -> warp::reply::Response {
-    respond(
-        async {
-            let input: MonitorIn = body::json(&bytes)?;
-            if input.id.is_some() {
-                return Err(ApiError::invalid("id", "is generated on create; leave it out"));
-            }
-            let view = api.node.create_monitor(input.into_draft()).await?;
-            let out = views::monitor(&view, &api.public_url);
-            Ok(warp::reply::with_status(warp::reply::json(&out), StatusCode::CREATED))
+async fn create(api: ApiState, caller: Caller, bytes: Bytes) -> warp::reply::Response {
+    let mut name = None;
+    let result = async {
+        let input: MonitorIn = body::json(&bytes)?;
+        name = Some(input.name.clone());
+        if input.id.is_some() {
+            return Err(ApiError::invalid("id", "is generated on create; leave it out"));
         }
-        .await,
-    )
+        Ok(api.node.create_monitor(input.into_draft()).await?)
+    }
+    .await;
+    let id = result.as_ref().ok().map(|view| view.monitor.id.0.clone());
+    audit_monitor(&api, &caller, "create", id.as_deref(), name.as_deref(), &result).await;
+    respond(result.map(|view| {
+        let out = views::monitor(&view, &api.public_url);
+        warp::reply::with_status(warp::reply::json(&out), StatusCode::CREATED)
+    }))
 }
 
-async fn list(api: ApiState, _role: Role, query: HashMap<String, String>) -> warp::reply::Response {
+/// Records a monitor action in the audit trail.
+async fn audit_monitor<T>(
+    api: &ApiState,
+    caller: &Caller,
+    action: &str,
+    id: Option<&str>,
+    name: Option<&str>,
+    result: &Result<T, ApiError>,
+) {
+    let name = name.map(|name| name.chars().take(200).collect::<String>());
+    let what = Action { action, kind: "monitor", id, name: name.as_deref() };
+    audit::record(api, caller, what, result).await;
+}
+
+/// Returns a monitor's name for the audit trail (none when it cannot be read).
+async fn monitor_name(api: &ApiState, id: &str) -> Option<String> {
+    api.node.get_monitor(&MonitorId(id.to_owned())).await.ok().map(|view| view.monitor.name)
+}
+
+async fn rotate_key(id: String, api: ApiState, caller: Caller) -> warp::reply::Response {
+    let result = api.node.rotate_webhook_key(&MonitorId(id.clone())).await.map_err(ApiError::from);
+    let name = result.as_ref().ok().map(|view| view.monitor.name.clone());
+    audit_monitor(&api, &caller, "rotate_key", Some(&id), name.as_deref(), &result).await;
+    respond(result.map(|view| warp::reply::json(&views::monitor(&view, &api.public_url))))
+}
+
+async fn list(
+    api: ApiState,
+    _caller: Caller,
+    query: HashMap<String, String>,
+) -> warp::reply::Response {
     respond(
         async {
             let (limit, cursor) = views::paging(&query)?;
@@ -171,7 +218,7 @@ async fn list(api: ApiState, _role: Role, query: HashMap<String, String>) -> war
     )
 }
 
-async fn get(id: String, api: ApiState, _role: Role) -> warp::reply::Response {
+async fn get(id: String, api: ApiState, _caller: Caller) -> warp::reply::Response {
     respond(
         async {
             let view = api.node.get_monitor(&MonitorId(id)).await?;
@@ -181,69 +228,66 @@ async fn get(id: String, api: ApiState, _role: Role) -> warp::reply::Response {
     )
 }
 
-async fn replace(id: String, api: ApiState, _role: Role, bytes: Bytes) -> warp::reply::Response {
-    respond(
-        async {
-            let input: MonitorIn = body::json(&bytes)?;
-            if input.id.as_ref().is_some_and(|given| *given != id) {
-                return Err(ApiError::invalid("id", "does not match the monitor in the path"));
-            }
-            let view = api.node.replace_monitor(&MonitorId(id), input.into_draft()).await?;
-            Ok(warp::reply::json(&views::monitor(&view, &api.public_url)))
+async fn replace(id: String, api: ApiState, caller: Caller, bytes: Bytes) -> warp::reply::Response {
+    let mut name = None;
+    let result = async {
+        let input: MonitorIn = body::json(&bytes)?;
+        name = Some(input.name.clone());
+        if input.id.as_ref().is_some_and(|given| *given != id) {
+            return Err(ApiError::invalid("id", "does not match the monitor in the path"));
         }
-        .await,
-    )
+        Ok(api.node.replace_monitor(&MonitorId(id.clone()), input.into_draft()).await?)
+    }
+    .await;
+    audit_monitor(&api, &caller, "update", Some(&id), name.as_deref(), &result).await;
+    respond(result.map(|view| warp::reply::json(&views::monitor(&view, &api.public_url))))
 }
 
-async fn delete(id: String, api: ApiState, _role: Role) -> warp::reply::Response {
-    respond(
-        async {
-            api.node.delete_monitor(&MonitorId(id)).await?;
-            Ok(StatusCode::NO_CONTENT)
-        }
-        .await,
-    )
+async fn delete(id: String, api: ApiState, caller: Caller) -> warp::reply::Response {
+    let name = monitor_name(&api, &id).await;
+    let result = api.node.delete_monitor(&MonitorId(id.clone())).await.map_err(ApiError::from);
+    audit_monitor(&api, &caller, "delete", Some(&id), name.as_deref(), &result).await;
+    respond(result.map(|()| StatusCode::NO_CONTENT))
 }
 
-async fn run(id: String, api: ApiState, _role: Role) -> warp::reply::Response {
-    respond(
-        async {
-            let (outcome, view) = api.node.run_now(&MonitorId(id)).await?;
-            let out = json!({
-                "outcome": outcome.label(),
-                "reason": outcome.reason(),
-                "monitor": views::monitor(&view, &api.public_url),
-            });
-            Ok(warp::reply::json(&out))
-        }
-        .await,
-    )
+async fn run(id: String, api: ApiState, caller: Caller) -> warp::reply::Response {
+    let result = api.node.run_now(&MonitorId(id.clone())).await.map_err(ApiError::from);
+    let name = result.as_ref().ok().map(|(_, view)| view.monitor.name.clone());
+    audit_monitor(&api, &caller, "run", Some(&id), name.as_deref(), &result).await;
+    respond(result.map(|(outcome, view)| {
+        warp::reply::json(&json!({
+            "outcome": outcome.label(),
+            "reason": outcome.reason(),
+            "monitor": views::monitor(&view, &api.public_url),
+        }))
+    }))
 }
 
 async fn manual(
     id: String,
     api: ApiState,
-    _role: Role,
+    caller: Caller,
     bytes: Bytes,
     status: Status,
 ) -> warp::reply::Response {
-    respond(
-        async {
-            let input: ManualIn = body::optional_json(&bytes)?;
-            if input.reason.as_ref().is_some_and(|r| r.chars().count() > 1_000) {
-                return Err(ApiError::invalid("reason", "must be at most 1000 characters"));
-            }
-            let view = api.node.set_manual(&MonitorId(id), status, input.reason).await?;
-            Ok(warp::reply::json(&views::monitor(&view, &api.public_url)))
+    let result = async {
+        let input: ManualIn = body::optional_json(&bytes)?;
+        if input.reason.as_ref().is_some_and(|r| r.chars().count() > 1_000) {
+            return Err(ApiError::invalid("reason", "must be at most 1000 characters"));
         }
-        .await,
-    )
+        Ok(api.node.set_manual(&MonitorId(id.clone()), status, input.reason).await?)
+    }
+    .await;
+    let name = result.as_ref().ok().map(|view| view.monitor.name.clone());
+    let action = if status == Status::Failed { "fail" } else { "heal" };
+    audit_monitor(&api, &caller, action, Some(&id), name.as_deref(), &result).await;
+    respond(result.map(|view| warp::reply::json(&views::monitor(&view, &api.public_url))))
 }
 
 async fn events(
     id: String,
     api: ApiState,
-    _role: Role,
+    _caller: Caller,
     query: HashMap<String, String>,
 ) -> warp::reply::Response {
     respond(

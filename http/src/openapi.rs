@@ -2,6 +2,8 @@
 
 use serde_json::{Value, json};
 
+mod security;
+
 fn error_responses(codes: &[&str]) -> Value {
     let mut out = serde_json::Map::new();
     for code in codes {
@@ -59,7 +61,7 @@ pub fn document() -> Value {
     event_params.extend(paging.as_array().cloned().unwrap_or_default());
     let e = ["400", "401", "413"];
     let e_id = ["400", "401", "404", "413"];
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": {"title": "CloudRoutes API", "version": "1"},
         "security": [{"bearer": []}],
@@ -167,7 +169,9 @@ pub fn document() -> Value {
                 "EventPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}, "next_cursor": {"type": ["string", "null"]}}}
             }
         }
-    })
+    });
+    security::add(&mut doc);
+    doc
 }
 
 #[cfg(test)]
@@ -237,5 +241,32 @@ mod tests {
                 assert!(operation["responses"].is_object(), "{method} {path} has no responses");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod security_tests {
+    use super::document;
+
+    #[test]
+    fn tokens_audit_rotation_and_limits_are_documented() {
+        let doc = document();
+        for path in [
+            "/api/v1/tokens",
+            "/api/v1/tokens/{id}",
+            "/api/v1/audit",
+            "/api/v1/monitors/{id}/rotate-key",
+        ] {
+            assert!(doc["paths"][path].is_object(), "{path} is documented");
+        }
+        let create = &doc["paths"]["/api/v1/monitors"]["post"]["responses"];
+        assert!(create["403"].is_object() && create["429"].is_object(), "{create}");
+        let intake = &doc["paths"]["/api/v1/webhooks/{id}/{key}"]["post"]["responses"];
+        assert!(intake["429"].is_object(), "{intake}");
+        assert!(doc["components"]["responses"]["E429"]["headers"]["Retry-After"].is_object());
+        assert!(
+            doc["paths"]["/healthz"]["get"]["responses"]["429"].is_null(),
+            "health is not limited"
+        );
     }
 }

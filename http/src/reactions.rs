@@ -12,7 +12,8 @@ use warp::http::StatusCode;
 use warp::{Filter, Rejection};
 
 use crate::ApiState;
-use crate::auth::Role;
+use crate::audit::{self, Action};
+use crate::auth::Caller;
 use crate::body;
 use crate::error::{ApiError, respond};
 use crate::views;
@@ -56,34 +57,57 @@ pub fn routes(
     api: ApiState,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let limit = api.body_limit;
-    let base = warp::path!("api" / "v1" / "reactions").and(api.authed());
-    let one = warp::path!("api" / "v1" / "reactions" / String).and(api.authed());
-    let create = base.clone().and(warp::post()).and(body::limited(limit)).then(create);
-    let list = base.and(warp::get()).and(warp::query::<HashMap<String, String>>()).then(list);
-    let get = one.clone().and(warp::get()).then(get);
-    let replace = one.clone().and(warp::put()).and(body::limited(limit)).then(replace);
-    let delete = one.and(warp::delete()).then(delete);
+    let base = || warp::path!("api" / "v1" / "reactions");
+    let one = || warp::path!("api" / "v1" / "reactions" / String);
+    let create = base().and(warp::post()).and(api.authed()).and(body::limited(limit)).then(create);
+    let list = base()
+        .and(warp::get())
+        .and(api.authed())
+        .and(warp::query::<HashMap<String, String>>())
+        .then(list);
+    let get = one().and(warp::get()).and(api.authed()).then(get);
+    let replace = one().and(warp::put()).and(api.authed()).and(body::limited(limit)).then(replace);
+    let delete = one().and(warp::delete()).and(api.authed()).then(delete);
     create.or(list).unify().or(get).unify().or(replace).unify().or(delete).unify()
 }
 
-async fn create(api: ApiState, _role: Role, bytes: Bytes) -> warp::reply::Response {
-    respond(
-        async {
-            let input: ReactionIn = body::json(&bytes)?;
-            if input.id.is_some() {
-                return Err(ApiError::invalid("id", "is generated on create; leave it out"));
-            }
-            let view = api.node.create_reaction(input.into_draft()).await?;
-            Ok(warp::reply::with_status(
-                warp::reply::json(&views::reaction(&view)),
-                StatusCode::CREATED,
-            ))
+async fn create(api: ApiState, caller: Caller, bytes: Bytes) -> warp::reply::Response {
+    let mut name = None;
+    let result = async {
+        let input: ReactionIn = body::json(&bytes)?;
+        name = Some(input.name.clone());
+        if input.id.is_some() {
+            return Err(ApiError::invalid("id", "is generated on create; leave it out"));
         }
-        .await,
-    )
+        Ok(api.node.create_reaction(input.into_draft()).await?)
+    }
+    .await;
+    let id = result.as_ref().ok().map(|view| view.reaction.id.0.clone());
+    audit_reaction(&api, &caller, "create", id.as_deref(), name.as_deref(), &result).await;
+    respond(result.map(|view| {
+        warp::reply::with_status(warp::reply::json(&views::reaction(&view)), StatusCode::CREATED)
+    }))
 }
 
-async fn list(api: ApiState, _role: Role, query: HashMap<String, String>) -> warp::reply::Response {
+/// Records a reaction action in the audit trail.
+async fn audit_reaction<T>(
+    api: &ApiState,
+    caller: &Caller,
+    action: &str,
+    id: Option<&str>,
+    name: Option<&str>,
+    result: &Result<T, ApiError>,
+) {
+    let name = name.map(|name| name.chars().take(200).collect::<String>());
+    let what = Action { action, kind: "reaction", id, name: name.as_deref() };
+    audit::record(api, caller, what, result).await;
+}
+
+async fn list(
+    api: ApiState,
+    _caller: Caller,
+    query: HashMap<String, String>,
+) -> warp::reply::Response {
     respond(
         async {
             let (limit, cursor) = views::paging(&query)?;
@@ -95,7 +119,7 @@ async fn list(api: ApiState, _role: Role, query: HashMap<String, String>) -> war
     )
 }
 
-async fn get(id: String, api: ApiState, _role: Role) -> warp::reply::Response {
+async fn get(id: String, api: ApiState, _caller: Caller) -> warp::reply::Response {
     respond(
         async {
             let view = api.node.get_reaction(&ReactionId(id)).await?;
@@ -105,26 +129,25 @@ async fn get(id: String, api: ApiState, _role: Role) -> warp::reply::Response {
     )
 }
 
-async fn replace(id: String, api: ApiState, _role: Role, bytes: Bytes) -> warp::reply::Response {
-    respond(
-        async {
-            let input: ReactionIn = body::json(&bytes)?;
-            if input.id.as_ref().is_some_and(|given| *given != id) {
-                return Err(ApiError::invalid("id", "does not match the reaction in the path"));
-            }
-            let view = api.node.replace_reaction(&ReactionId(id), input.into_draft()).await?;
-            Ok(warp::reply::json(&views::reaction(&view)))
+async fn replace(id: String, api: ApiState, caller: Caller, bytes: Bytes) -> warp::reply::Response {
+    let mut name = None;
+    let result = async {
+        let input: ReactionIn = body::json(&bytes)?;
+        name = Some(input.name.clone());
+        if input.id.as_ref().is_some_and(|given| *given != id) {
+            return Err(ApiError::invalid("id", "does not match the reaction in the path"));
         }
-        .await,
-    )
+        Ok(api.node.replace_reaction(&ReactionId(id.clone()), input.into_draft()).await?)
+    }
+    .await;
+    audit_reaction(&api, &caller, "update", Some(&id), name.as_deref(), &result).await;
+    respond(result.map(|view| warp::reply::json(&views::reaction(&view))))
 }
 
-async fn delete(id: String, api: ApiState, _role: Role) -> warp::reply::Response {
-    respond(
-        async {
-            api.node.delete_reaction(&ReactionId(id)).await?;
-            Ok(StatusCode::NO_CONTENT)
-        }
-        .await,
-    )
+async fn delete(id: String, api: ApiState, caller: Caller) -> warp::reply::Response {
+    let reaction = ReactionId(id.clone());
+    let name = api.node.get_reaction(&reaction).await.ok().map(|view| view.reaction.name);
+    let result = api.node.delete_reaction(&reaction).await.map_err(ApiError::from);
+    audit_reaction(&api, &caller, "delete", Some(&id), name.as_deref(), &result).await;
+    respond(result.map(|()| StatusCode::NO_CONTENT))
 }

@@ -60,7 +60,7 @@ impl Node {
 
     /// Validates `draft`, writes it as monitor `id` (keeping `webhook_key`), then starts,
     /// reconfigures or stops its actor.
-    async fn save_monitor(
+    pub(super) async fn save_monitor(
         &self,
         draft: MonitorDraft,
         id: MonitorId,

@@ -66,6 +66,41 @@ impl Store for CountingStore {
     async fn delete_note(&self, key: &str) -> Result<bool, StoreError> {
         self.inner.delete_note(key).await
     }
+    async fn create_token(
+        &self,
+        t: &cloudroutes_engine::access::ApiToken,
+    ) -> Result<bool, StoreError> {
+        self.inner.create_token(t).await
+    }
+    async fn token_by_hash(
+        &self,
+        h: &str,
+    ) -> Result<Option<cloudroutes_engine::access::ApiToken>, StoreError> {
+        self.inner.token_by_hash(h).await
+    }
+    async fn list_tokens(&self) -> Result<Vec<cloudroutes_engine::access::ApiToken>, StoreError> {
+        self.inner.list_tokens().await
+    }
+    async fn delete_token(
+        &self,
+        id: &str,
+    ) -> Result<Option<cloudroutes_engine::access::ApiToken>, StoreError> {
+        self.inner.delete_token(id).await
+    }
+    async fn append_audit(
+        &self,
+        e: &cloudroutes_engine::access::AuditEntry,
+        keep: usize,
+    ) -> Result<(), StoreError> {
+        self.inner.append_audit(e, keep).await
+    }
+    async fn list_audit(
+        &self,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<cloudroutes_engine::access::AuditEntry>, StoreError> {
+        self.inner.list_audit(before, limit).await
+    }
     async fn delete_reaction(&self, id: &ReactionId) -> Result<bool, StoreError> {
         self.inner.delete_reaction(id).await
     }

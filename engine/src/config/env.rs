@@ -63,6 +63,15 @@ pub(crate) const KEYS: &[(&str, Kind)] = &[
     ("smtp.password", Kind::Text),
     ("smtp.from", Kind::Text),
     ("smtp.accept_invalid_certs", Kind::Bool),
+    ("limits.api_rate_per_sec", Kind::Integer),
+    ("limits.api_burst", Kind::Integer),
+    ("limits.intake_rate_per_sec", Kind::Integer),
+    ("limits.intake_burst", Kind::Integer),
+    ("limits.intake_addr_rate_per_sec", Kind::Integer),
+    ("limits.intake_addr_burst", Kind::Integer),
+    ("limits.max_tracked_clients", Kind::Integer),
+    ("limits.token_cache_ms", Kind::Integer),
+    ("limits.audit_max_entries", Kind::Integer),
 ];
 
 /// Short names fixed by API.md ("Starting a node"), on top of the derived ones.

@@ -13,6 +13,11 @@ use crate::model::{
     ReactionId, ReactionMemory, Status,
 };
 
+mod access;
+pub use access::{
+    audit_pages_newest_first_and_is_bounded, sample_token, tokens_create_find_list_delete,
+};
+
 /// The per-monitor history limit the store under test must be opened with.
 pub const HISTORY_MAX_EVENTS: usize = 5;
 
@@ -36,6 +41,8 @@ pub async fn run_all(store: &dyn Store) {
     writes_for_unknown_or_deleted_monitors_are_dropped(store).await;
     unknown_ids_read_as_absent(store).await;
     notes_put_get_replace_delete(store).await;
+    tokens_create_find_list_delete(store).await;
+    audit_pages_newest_first_and_is_bounded(store).await;
 }
 
 /// Notes round-trip, replace and delete; an unknown key reads as absent.

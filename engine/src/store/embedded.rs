@@ -9,7 +9,8 @@
 //! - `events`: (monitor id, event id) → record; event ids are lowercase ULIDs, so a monitor's
 //!   events sort oldest first;
 //! - `event_counts`: monitor id → number of stored events, so that retention costs one lookup
-//!   per append instead of a scan.
+//!   per append instead of a scan;
+//! - `tokens`, `token_hashes`, `audit`: API tokens and the audit trail (see `embedded/access.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
@@ -23,8 +24,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{Recorded, Store, Transition};
+use crate::access::{ApiToken, AuditEntry};
 use crate::error::StoreError;
 use crate::model::{Event, Monitor, MonitorId, MonitorState, Reaction, ReactionId};
+
+mod access;
 
 pub use super::record::RECORD_VERSION;
 use super::record::{self, decode};
@@ -98,6 +102,7 @@ impl EmbeddedStore {
             txn.open_table(EVENTS).map_err(embedded("create table"))?;
             txn.open_table(EVENT_COUNTS).map_err(embedded("create table"))?;
             txn.open_table(NOTES).map_err(embedded("create table"))?;
+            access::create_tables(&txn)?;
         }
         txn.commit().map_err(embedded("commit"))?;
         Ok(Self {
@@ -385,6 +390,34 @@ impl Store for EmbeddedStore {
     async fn delete_note(&self, key: &str) -> Result<bool, StoreError> {
         let key = key.to_owned();
         self.write(move |txn| remove_record(txn, NOTES, &key)).await
+    }
+
+    async fn create_token(&self, token: &ApiToken) -> Result<bool, StoreError> {
+        self.create_token_record(token).await
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        self.token_record_by_hash(hash).await
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        self.token_records().await
+    }
+
+    async fn delete_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
+        self.delete_token_record(id).await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry, keep: usize) -> Result<(), StoreError> {
+        self.append_audit_record(entry, keep).await
+    }
+
+    async fn list_audit(
+        &self,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_records(before, limit).await
     }
 
     async fn get_state(&self, id: &MonitorId) -> Result<Option<MonitorState>, StoreError> {

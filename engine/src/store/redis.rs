@@ -14,6 +14,8 @@
 //!   `cr:{defs}:monitor_ids`, `cr:{defs}:reaction_ids`: sorted sets of the ids with score 0, for
 //!   paging in id order with `ZRANGEBYLEX`. Definitions are not fenced: any node's API writes
 //!   them.
+//! - API tokens and the audit trail (tag `{defs}`): `cr:{defs}:tokens`, `cr:{defs}:token_hashes`,
+//!   `cr:{defs}:token_names`, `cr:{defs}:audit` (see `redis/access.rs`).
 //! - Per partition `N` (tag `{pN}`):
 //!   - `cr:{pN}:lease`: `node|epoch` with a `PX` expiry; `cr:{pN}:epoch`: the fencing counter
 //!     (`INCR`, never expires);
@@ -50,6 +52,7 @@ use serde::Serialize;
 use crate::cluster::Fences;
 use crate::error::StoreError;
 
+mod access;
 mod coordination;
 mod data;
 mod fenced;

@@ -10,6 +10,7 @@ use super::fenced::{Fate, Item};
 use super::scripts::{DELETE_MONITOR_DATA, LIST_PAGE};
 use super::wire::{Batch, reply};
 use super::{RedisStore, decode, encode, keys};
+use crate::access::{ApiToken, AuditEntry};
 use crate::error::StoreError;
 use crate::model::{Event, Monitor, MonitorId, MonitorState, Reaction, ReactionId};
 use crate::store::{Recorded, Store, Transition};
@@ -180,6 +181,34 @@ impl Store for RedisStore {
         let hdel = cmd("HDEL").arg(keys::NOTES).arg(key).take();
         let removed: i64 = reply("delete note", self.send_one("delete note", hdel).await?)?;
         Ok(removed > 0)
+    }
+
+    async fn create_token(&self, token: &ApiToken) -> Result<bool, StoreError> {
+        self.create_token_record(token).await
+    }
+
+    async fn token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>, StoreError> {
+        self.token_record_by_hash(hash).await
+    }
+
+    async fn list_tokens(&self) -> Result<Vec<ApiToken>, StoreError> {
+        self.token_records().await
+    }
+
+    async fn delete_token(&self, id: &str) -> Result<Option<ApiToken>, StoreError> {
+        self.delete_token_record(id).await
+    }
+
+    async fn append_audit(&self, entry: &AuditEntry, keep: usize) -> Result<(), StoreError> {
+        self.append_audit_record(entry, keep).await
+    }
+
+    async fn list_audit(
+        &self,
+        before: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        self.audit_records(before, limit).await
     }
 
     async fn get_state(&self, id: &MonitorId) -> Result<Option<MonitorState>, StoreError> {

@@ -13,6 +13,14 @@ pub(super) const REACTIONS: &str = "cr:{defs}:reactions";
 pub(super) const REACTION_IDS: &str = "cr:{defs}:reaction_ids";
 /// Hash of note key → a reaction's note (what it remembers between runs).
 pub(super) const NOTES: &str = "cr:{defs}:notes";
+/// Hash of API token id → token record.
+pub(super) const TOKENS: &str = "cr:{defs}:tokens";
+/// Hash of a token secret's hex SHA-256 → token id.
+pub(super) const TOKEN_HASHES: &str = "cr:{defs}:token_hashes";
+/// Hash of token name → token id (names are unique).
+pub(super) const TOKEN_NAMES: &str = "cr:{defs}:token_names";
+/// Sorted set (score 0) of audit entries `ID\nRECORD`, lexicographic by id.
+pub(super) const AUDIT: &str = "cr:{defs}:audit";
 /// The cluster's partition count, set once.
 pub(super) const PARTITION_COUNT: &str = "cr:{meta}:partitions";
 /// Set of every node id that ever sent a heartbeat (pruned when their record expired).
@@ -100,7 +108,16 @@ mod tests {
 
     #[test]
     fn definition_and_member_keys_share_their_tags() {
-        for key in [MONITORS, MONITOR_IDS, REACTIONS, REACTION_IDS] {
+        for key in [
+            MONITORS,
+            MONITOR_IDS,
+            REACTIONS,
+            REACTION_IDS,
+            TOKENS,
+            TOKEN_HASHES,
+            TOKEN_NAMES,
+            AUDIT,
+        ] {
             assert_eq!(tag(key), "defs");
         }
         for key in [NODES, DRAINING, &node("n{1}")] {

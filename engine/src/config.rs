@@ -15,10 +15,12 @@ use crate::error::ConfigError;
 mod checks;
 mod cluster;
 mod env;
+mod secrets;
 mod smtp;
 
 pub use checks::{ChecksSection, ExecSection, ExecUser};
 pub use cluster::ClusterSection;
+pub use secrets::SecretsSection;
 pub use smtp::{SmtpSection, SmtpSecurity};
 
 /// The embedded store's file name inside `node.data_dir`.
@@ -64,6 +66,9 @@ pub struct NodeConfig {
     /// The default mail relay of `email-notification` reactions.
     #[serde(default)]
     pub smtp: SmtpSection,
+    /// The key that seals secrets in stored definitions.
+    #[serde(default)]
+    pub secrets: SecretsSection,
 }
 
 /// `[node]`: identity and local files.
@@ -351,6 +356,7 @@ impl NodeConfig {
         }
         self.validate_cluster_timing()?;
         self.smtp.validate()?;
+        self.secrets.validate()?;
         self.validate_checks()
     }
 

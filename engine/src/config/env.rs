@@ -40,6 +40,7 @@ pub(crate) const KEYS: &[(&str, Kind)] = &[
     ("cluster.addr", Kind::Text),
     ("cluster.seeds", Kind::List),
     ("cluster.cookie", Kind::Text),
+    ("cluster.cookie_file", Kind::Text),
     ("cluster.partitions", Kind::Integer),
     ("cluster.lease_ms", Kind::Integer),
     ("cluster.renew_ms", Kind::Integer),
@@ -63,6 +64,8 @@ pub(crate) const KEYS: &[(&str, Kind)] = &[
     ("smtp.password", Kind::Text),
     ("smtp.from", Kind::Text),
     ("smtp.accept_invalid_certs", Kind::Bool),
+    ("secrets.key", Kind::Text),
+    ("secrets.key_file", Kind::Text),
 ];
 
 /// Short names fixed by API.md ("Starting a node"), on top of the derived ones.

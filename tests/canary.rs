@@ -5,6 +5,8 @@
 
 #[path = "canary/examples.rs"]
 mod examples;
+#[path = "canary/startup.rs"]
+mod startup;
 
 use serde_json::{Value, json};
 
@@ -200,4 +202,29 @@ async fn no_parsed_config_or_built_runnable_prints_a_secret() {
             &format!("{built:?}"),
         );
     }
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_in_redis() {
+    let cluster = crate::common::cluster::TestCluster::start(1).await;
+    let node = &cluster.nodes[0];
+    let mut canaries = Canaries::new();
+    let closed = free_port();
+    let check = examples::check("mysql", &mut canaries, closed).expect("a mysql example");
+    let monitor = id_of(
+        &node.create_monitor(json!({"name": "db", "check": check, "interval_secs": 60})).await,
+    );
+    let action = examples::action("http-webhook", &mut canaries, closed).expect("an example");
+    let body = json!({"name": "hook", "action": action, "trigger": 1, "call_on": "failed"});
+    let reaction = id_of(&node.create_reaction(body).await);
+    for key in ["cr:{defs}:monitors", "cr:{defs}:reactions"] {
+        let raw = cluster.redis.command(&["HGETALL", key]);
+        assert!(raw.contains("sealed:v1:"), "{key}: {raw}");
+        assert_clean(&canaries, &format!("Redis {key}"), &raw);
+    }
+    let (_, shown) = node.get(&format!("/monitors/{monitor}")).await;
+    assert_eq!(shown["check"]["password"], "***", "{shown}");
+    let (_, shown) = node.get(&format!("/reactions/{reaction}")).await;
+    assert_eq!(shown["action"]["headers"]["Authorization"], "***", "{shown}");
+    assert_clean(&canaries, "the node's logs", &node.logs());
 }

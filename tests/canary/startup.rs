@@ -79,3 +79,24 @@ async fn a_redis_store_without_a_key_is_refused() {
     let stderr = refused(dir.path(), &[("CLOUDROUTES_STORE", &url)]).await;
     assert!(stderr.contains("every node needs the same secrets key"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_cookie_file_others_can_read_is_refused() {
+    let redis = RedisServer::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cookie_file = dir.path().join("cluster.cookie");
+    std::fs::write(&cookie_file, "a-cluster-cookie-0123456789").expect("write cookie");
+    std::fs::set_permissions(&cookie_file, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    let path = cookie_file.display().to_string();
+    let url = redis.url();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let env = [
+        ("CLOUDROUTES_STORE", url.as_str()),
+        ("CLOUDROUTES_SECRETS_KEY", OTHER_KEY),
+        ("CLOUDROUTES_CLUSTER_ADDR", addr.as_str()),
+        ("CLOUDROUTES_CLUSTER_COOKIE_FILE", path.as_str()),
+    ];
+    let stderr = refused(&dir.path().join("data"), &env).await;
+    assert!(stderr.contains("cluster.cookie_file") && stderr.contains(&path), "{stderr}");
+    assert!(stderr.contains("0640") && stderr.contains("chmod 600"), "{stderr}");
+}

@@ -45,3 +45,30 @@ impl SecretsSection {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::SecretsSection;
+    use crate::secret::Secret;
+
+    fn key_of(error: crate::error::ConfigError) -> String {
+        match error {
+            crate::error::ConfigError::Invalid { key, .. } => key,
+            other => panic!("not an invalid key: {other}"),
+        }
+    }
+
+    #[test]
+    fn one_source_and_a_real_key_only() {
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let ok = SecretsSection { key: Some(Secret::new(key)), key_file: None };
+        assert!(ok.validate().is_ok());
+        assert!(SecretsSection::default().validate().is_ok());
+        let both = SecretsSection { key: Some(Secret::new(key)), key_file: Some("/k".into()) };
+        assert_eq!(key_of(both.validate().unwrap_err()), "secrets.key_file");
+        let short = SecretsSection { key: Some(Secret::new("c2hvcnQ=")), key_file: None };
+        let error = short.validate().unwrap_err();
+        assert!(!error.to_string().contains("c2hvcnQ="), "{error}");
+        assert_eq!(key_of(error), "secrets.key");
+    }
+}

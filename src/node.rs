@@ -23,6 +23,8 @@ use cloudroutes_http::{ApiState, Auth};
 
 use crate::NodeArgs;
 
+mod secrets;
+
 /// Runs a node until SIGTERM or SIGINT.
 pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     // Before anything can report ready: a SIGTERM from then on always means a clean shutdown.
@@ -103,6 +105,7 @@ async fn start_node(config: &NodeConfig, node_id: &str) -> anyhow::Result<Node> 
             config.store.cache_mb.saturating_mul(1024 * 1024),
         )
         .context("opening the embedded store")?;
+        let store = secrets::seal(store, config, true).await?;
         return Node::start(config.clone(), node_id.to_owned(), Arc::new(store))
             .await
             .context("starting the node");
@@ -125,14 +128,14 @@ async fn start_node(config: &NodeConfig, node_id: &str) -> anyhow::Result<Node> 
         RedisStore::connect(&config.store.url, options, Arc::clone(&fences)).await.with_context(
             || format!("connecting to the Redis store at {}", redact_url(&config.store.url)),
         )?;
-    let redis = Arc::new(redis);
+    let redis = Arc::new(secrets::seal(redis, config, false).await?);
     let store: Arc<dyn Store> = redis.clone();
     let setup = ClusterSetup { coordinator: redis, fences };
     let node = Node::start_cluster(config.clone(), node_id.to_owned(), store, setup)
         .await
         .context("starting the node")?;
     if let Some(listen) = &cluster.addr {
-        let cookie = cluster.cookie.as_ref().map(|c| c.expose().to_owned()).unwrap_or_default();
+        let cookie = secrets::cookie(cluster)?;
         let tls = match (&cluster.tls_cert, &cluster.tls_key) {
             (Some(cert), Some(key)) => {
                 Some(TlsFiles { cert: cert.clone(), key: key.clone(), ca: cluster.tls_ca.clone() })

@@ -4,6 +4,7 @@
 
 mod api;
 mod bad_input;
+mod canary;
 mod cluster;
 mod common;
 mod ctl;

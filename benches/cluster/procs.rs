@@ -275,6 +275,8 @@ impl NodeProc {
             .env("CLOUDROUTES_NODE_ID", &self.id)
             .env("CLOUDROUTES_CLUSTER_ADDR", format!("127.0.0.1:{}", self.cluster_port))
             .env("CLOUDROUTES_COOKIE", "cluster-bench-cookie-0123456789")
+            // Every node of a cluster seals and opens secrets with the same key.
+            .env("CLOUDROUTES_SECRETS_KEY", "Y2x1c3Rlci1iZW5jaC1zZWNyZXRzLWtleS0wMTIzNDU=")
             .env("CLOUDROUTES_ADMIN_TOKEN", &env.token)
             .env("CLOUDROUTES_HTTP_ADDR", format!("127.0.0.1:{}", self.http_port))
             .env("CLOUDROUTES_DATA_DIR", &data)

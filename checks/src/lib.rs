@@ -253,7 +253,7 @@ macro_rules! registry {
 
         /// Returns the write-only fields of type `kind` (none for an unknown type), without
         /// building any schema.
-        fn secret_fields_of(kind: &str) -> &'static [&'static str] {
+        pub fn secret_fields_of(kind: &str) -> &'static [&'static str] {
             match kind {
                 $(<$module::$config as CheckType>::NAME => <$module::$config as CheckType>::SECRET_FIELDS,)+
                 _ => &[],

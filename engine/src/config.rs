@@ -16,11 +16,13 @@ mod checks;
 mod cluster;
 mod env;
 mod limits;
+mod secrets;
 mod smtp;
 
 pub use checks::{ChecksSection, ExecSection, ExecUser};
 pub use cluster::ClusterSection;
 pub use limits::LimitsSection;
+pub use secrets::SecretsSection;
 pub use smtp::{SmtpSection, SmtpSecurity};
 
 /// The embedded store's file name inside `node.data_dir`.
@@ -69,6 +71,9 @@ pub struct NodeConfig {
     /// Rate limits, the token cache and the audit trail's size.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// The key that seals secrets in stored definitions.
+    #[serde(default)]
+    pub secrets: SecretsSection,
 }
 
 /// `[node]`: identity and local files.
@@ -357,6 +362,7 @@ impl NodeConfig {
         self.validate_cluster_timing()?;
         self.smtp.validate()?;
         self.limits.validate()?;
+        self.secrets.validate()?;
         self.validate_checks()
     }
 

@@ -9,6 +9,7 @@
 //! - [`config`]: the node configuration (`cluster.toml`, environment, flags).
 //! - [`store`]: the `Store` trait, its embedded backend and the conformance suite.
 //! - [`plugin`]: the error type and JSON parsing shared by check and reaction configs.
+//! - [`seal`]: sealing of secret values at rest and the node's secrets key.
 //! - [`secret`]: a wrapper for credentials that never prints them.
 //! - [`error`]: the crate's typed errors.
 
@@ -20,6 +21,7 @@ pub mod gate;
 pub mod model;
 pub mod partition;
 pub mod plugin;
+pub mod seal;
 pub mod secret;
 pub mod store;
 

@@ -17,6 +17,7 @@ pub mod conformance;
 pub mod embedded;
 mod record;
 pub mod redis;
+pub mod sealed;
 
 /// A monitor's new state and the events that explain it, written together.
 #[derive(Debug, Clone, PartialEq)]

@@ -271,7 +271,7 @@ macro_rules! registry {
 
         /// Returns the write-only fields of type `kind` (none for an unknown type), without
         /// building any schema.
-        fn secret_fields_of(kind: &str) -> &'static [&'static str] {
+        pub fn secret_fields_of(kind: &str) -> &'static [&'static str] {
             match kind {
                 $(<$module::$config as ReactionType>::NAME => <$module::$config as ReactionType>::SECRET_FIELDS,)+
                 _ => &[],

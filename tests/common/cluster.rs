@@ -25,6 +25,10 @@ pub const TAKEOVER_BOUND: Duration = Duration::from_millis(LEASE_MS + RENEW_MS +
 /// The cookie test nodes share.
 const COOKIE: &str = "e2e-cluster-cookie-0123456789";
 
+/// The secrets key test nodes share (base64 of 32 bytes): every node of a cluster needs the
+/// same one.
+pub const SECRETS_KEY: &str = "ZTJlLWNsdXN0ZXItc2VjcmV0cy1rZXktMDEyMzQ1Njc=";
+
 /// Redis and the node processes of one test cluster.
 pub struct TestCluster {
     /// The shared store.
@@ -61,6 +65,7 @@ impl TestCluster {
             ("CLOUDROUTES_NODE_ID", id.to_owned()),
             ("CLOUDROUTES_CLUSTER_ADDR", format!("127.0.0.1:{cluster_port}")),
             ("CLOUDROUTES_COOKIE", COOKIE.to_owned()),
+            ("CLOUDROUTES_SECRETS_KEY", SECRETS_KEY.to_owned()),
             ("CLOUDROUTES_CLUSTER_PARTITIONS", PARTITIONS.to_string()),
             ("CLOUDROUTES_CLUSTER_LEASE_MS", LEASE_MS.to_string()),
             ("CLOUDROUTES_CLUSTER_RENEW_MS", RENEW_MS.to_string()),

@@ -23,6 +23,10 @@ pub struct ClusterSection {
     /// Shared secret that authenticates nodes to each other.
     #[serde(default)]
     pub cookie: Option<Secret>,
+    /// A file holding the cookie, instead of `cookie`; refused when group or others can read
+    /// or write it.
+    #[serde(default)]
+    pub cookie_file: Option<PathBuf>,
     /// Number of partitions monitors are spread over; the same on every node, forever.
     #[serde(default = "default_partitions")]
     pub partitions: u32,
@@ -119,9 +123,15 @@ impl NodeConfig {
             );
             return invalid("cluster.heartbeat_ms", message);
         }
-        if cluster.addr.is_some() && cluster.cookie.is_none() {
-            let message = "must be set when cluster.addr is: nodes authenticate each other with \
-                           it (the same secret on every node)"
+        if cluster.cookie.is_some() && cluster.cookie_file.is_some() {
+            return invalid(
+                "cluster.cookie_file",
+                "and cluster.cookie are exclusive: set one".into(),
+            );
+        }
+        if cluster.addr.is_some() && cluster.cookie.is_none() && cluster.cookie_file.is_none() {
+            let message = "(or cluster.cookie_file) must be set when cluster.addr is: nodes \
+                           authenticate each other with it (the same secret on every node)"
                 .into();
             return invalid("cluster.cookie", message);
         }

@@ -40,6 +40,7 @@ pub(crate) const KEYS: &[(&str, Kind)] = &[
     ("cluster.addr", Kind::Text),
     ("cluster.seeds", Kind::List),
     ("cluster.cookie", Kind::Text),
+    ("cluster.cookie_file", Kind::Text),
     ("cluster.partitions", Kind::Integer),
     ("cluster.lease_ms", Kind::Integer),
     ("cluster.renew_ms", Kind::Integer),
@@ -72,6 +73,8 @@ pub(crate) const KEYS: &[(&str, Kind)] = &[
     ("limits.max_tracked_clients", Kind::Integer),
     ("limits.token_cache_ms", Kind::Integer),
     ("limits.audit_max_entries", Kind::Integer),
+    ("secrets.key", Kind::Text),
+    ("secrets.key_file", Kind::Text),
 ];
 
 /// Short names fixed by API.md ("Starting a node"), on top of the derived ones.

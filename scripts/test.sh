@@ -2,7 +2,8 @@
 # Runs the whole test suite: the README's test command, which CI runs too. First installs what
 # the tests need when it is missing, from Debian: the servers the tests start for real
 # (redis-server, dnsmasq, PostgreSQL, MariaDB, sshd, aiosmtpd) and the tools the ping tests
-# use. Extra arguments go to `cargo test`.
+# use. Extra arguments go to `cargo test`. Then Schemathesis fuzzes the API of a live node
+# (scripts/schemathesis.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -48,3 +49,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 cargo test --workspace "$@"
+# The HTTP API against its own OpenAPI document, on a live node (both must pass).
+scripts/schemathesis.sh

@@ -15,6 +15,8 @@ use crate::error::ConfigError;
 mod checks;
 mod cluster;
 mod env;
+#[cfg(test)]
+mod fuzz;
 mod smtp;
 
 pub use checks::{ChecksSection, ExecSection, ExecUser};

@@ -10,10 +10,13 @@
 //! - [`plugin`]: the error type and JSON parsing shared by check and reaction configs.
 //! - [`secret`]: a wrapper for credentials that never prints them.
 //! - [`error`]: the crate's typed errors.
+//! - `fuzzing` (tests, or the `fuzzing` feature): the bounded fuzz harness of every crate.
 
 pub mod cluster;
 pub mod config;
 pub mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod gate;
 pub mod model;
 pub mod partition;

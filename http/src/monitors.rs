@@ -137,6 +137,7 @@ async fn create(api: ApiState, _role: Role, bytes: Bytes) -> warp::reply::Respon
 async fn list(api: ApiState, _role: Role, query: HashMap<String, String>) -> warp::reply::Response {
     respond(
         async {
+            views::known_params(&query, &["limit", "cursor", "status", "tag"])?;
             let (limit, cursor) = views::paging(&query)?;
             let status = match query.get("status").map(String::as_str) {
                 None | Some("") => None,
@@ -235,6 +236,7 @@ async fn events(
 ) -> warp::reply::Response {
     respond(
         async {
+            views::known_params(&query, &["limit", "cursor"])?;
             let (limit, cursor) = views::paging(&query)?;
             let (events, next) = api.node.events(&MonitorId(id), cursor.as_deref(), limit).await?;
             let items =

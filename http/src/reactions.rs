@@ -86,6 +86,7 @@ async fn create(api: ApiState, _role: Role, bytes: Bytes) -> warp::reply::Respon
 async fn list(api: ApiState, _role: Role, query: HashMap<String, String>) -> warp::reply::Response {
     respond(
         async {
+            views::known_params(&query, &["limit", "cursor"])?;
             let (limit, cursor) = views::paging(&query)?;
             let (items, next) = api.node.list_reactions(cursor.map(ReactionId), limit).await?;
             let items = items.iter().map(views::reaction).collect();

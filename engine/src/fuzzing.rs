@@ -251,10 +251,10 @@ pub fn mutate(value: &mut Value, index: &prop::sample::Index, edit: Mutation) {
                     map.remove(&last);
                 }
                 Some(Value::Array(items)) => {
-                    if let Ok(i) = last.parse::<usize>() {
-                        if i < items.len() {
-                            items.remove(i);
-                        }
+                    if let Ok(i) = last.parse::<usize>()
+                        && i < items.len()
+                    {
+                        items.remove(i);
                     }
                 }
                 _ => {}

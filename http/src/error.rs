@@ -129,10 +129,10 @@ pub fn finish(path: &str, has_body: bool, mut response: Response) -> Response {
     use warp::http::{HeaderValue, header};
     if response.status() == StatusCode::METHOD_NOT_ALLOWED {
         let methods = crate::openapi::allowed_methods(path).join(", ");
-        if let Ok(value) = HeaderValue::from_str(&methods) {
-            if !methods.is_empty() {
-                response.headers_mut().insert(header::ALLOW, value);
-            }
+        if let Ok(value) = HeaderValue::from_str(&methods)
+            && !methods.is_empty()
+        {
+            response.headers_mut().insert(header::ALLOW, value);
         }
     }
     if has_body && response.status().is_client_error() {

@@ -2,7 +2,8 @@
 # Runs the whole test suite: the README's test command, which CI runs too. First installs what
 # the tests need when it is missing, from Debian: the servers the tests start for real
 # (redis-server, dnsmasq, PostgreSQL, MariaDB, sshd, aiosmtpd), the tools the ping tests use,
-# and the headless Chromium the dashboard test drives. Extra arguments go to `cargo test`.
+# and the headless Chromium the dashboard test drives. Extra arguments go to `cargo test`. Then
+# Schemathesis fuzzes the API of a live node (scripts/schemathesis.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,3 +50,5 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 cargo test --workspace "$@"
+# The HTTP API against its own OpenAPI document, on a live node (both must pass).
+scripts/schemathesis.sh

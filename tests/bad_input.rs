@@ -186,6 +186,10 @@ async fn bad_input_gets_the_right_error_and_changes_nothing() {
         case("GET", format!("/monitors/{monitor}/events?limit=0"), None).field("limit"),
         case("GET", format!("/monitors/{monitor}/events?limit=5000"), None).field("limit"),
         case("GET", "/monitors?status=sideways", None).field("status"),
+        // Unknown query parameters are refused like unknown body fields (found by Schemathesis).
+        case("GET", "/monitors?stauts=failed", None).field("stauts"),
+        case("GET", "/reactions?limit=5&bogus=1", None).field("bogus"),
+        case("GET", format!("/monitors/{monitor}/events?x=1"), None).field("x"),
         // Manual fail/heal bodies.
         case("POST", format!("{one}/fail"), Some(json!({"reason": "r".repeat(1001)})))
             .field("reason"),
@@ -295,4 +299,41 @@ async fn an_invalid_call_on_names_the_call_on_field() {
     assert_error(&answer, 400, "invalid_field", Some("call_on"));
     let (_, page) = node.get("/reactions").await;
     assert_eq!(page["items"], json!([]));
+}
+
+/// Found by Schemathesis: a 405 lacked the `Allow` header, and an error answered before the
+/// body was read left the client to reuse a connection the server then dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_method_gets_allow_and_an_unread_body_closes_the_connection() {
+    let node = Node::start().await;
+    let token = format!("Bearer {}", node.token);
+    for (method, path, allow) in [
+        ("PATCH", "/api/v1/monitors/abc", "DELETE, GET, PUT"),
+        ("TRACE", "/api/v1/monitors/abc/heal", "POST"),
+        ("DELETE", "/api/v1/monitors", "GET, POST"),
+        ("POST", "/healthz", "GET"),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let response = node
+            .http()
+            .request(method.clone(), node.url(path))
+            .header("authorization", &token)
+            .header("content-type", "application/json")
+            .body(r#"{"name": "x"}"#)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 405, "{method} {path}");
+        let header = |name: &str| {
+            response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        };
+        assert_eq!(header("allow").as_deref(), Some(allow), "{method} {path}");
+        assert_eq!(header("connection").as_deref(), Some("close"), "{method} {path}");
+    }
+    // Without a body the connection stays open.
+    let response =
+        node.http().patch(node.url("/api/v1/monitors/abc")).header("authorization", &token);
+    let response = response.send().await.expect("request");
+    assert_eq!(response.status().as_u16(), 405);
+    assert!(response.headers().get("connection").is_none());
 }

@@ -17,6 +17,8 @@ mod cluster;
 mod env;
 mod limits;
 mod secrets;
+#[cfg(test)]
+mod fuzz;
 mod smtp;
 
 pub use checks::{ChecksSection, ExecSection, ExecUser};

@@ -12,11 +12,14 @@
 //! - [`seal`]: sealing of secret values at rest and the node's secrets key.
 //! - [`secret`]: a wrapper for credentials that never prints them.
 //! - [`error`]: the crate's typed errors.
+//! - `fuzzing` (tests, or the `fuzzing` feature): the bounded fuzz harness of every crate.
 
 pub mod access;
 pub mod cluster;
 pub mod config;
 pub mod error;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzzing;
 pub mod gate;
 pub mod model;
 pub mod partition;

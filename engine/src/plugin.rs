@@ -42,6 +42,13 @@ fn field_of(path: &str, message: &str) -> String {
     };
     let base = if path == "." { String::new() } else { path.to_owned() };
     let leaf = named("unknown field `").or_else(|| named("missing field `"));
+    // A member with an empty name (`{"": 1}`) is still named: `""`, as JSON writes it.
+    let (base, leaf) = match leaf {
+        Some(leaf) if leaf.is_empty() => {
+            (base.strip_suffix('.').unwrap_or(&base).to_owned(), Some("\"\"".to_owned()))
+        }
+        leaf => (base, leaf),
+    };
     match (base.is_empty(), leaf) {
         (true, Some(leaf)) => leaf,
         // For an unknown field the path already ends at the field itself.
@@ -174,6 +181,15 @@ mod tests {
         assert_eq!(field(serde_json::json!({"inner": {"port": 1}})), "name");
         assert_eq!(field(serde_json::json!({"name": "a", "inner": {}})), "inner.port");
         assert_eq!(field(serde_json::json!({"name": "a", "inner": {"port": "x"}})), "inner.port");
+    }
+
+    /// Found by the check-config fuzz target: `{"type": "alertmanager-webhook", "": null}`
+    /// gave an error with an empty field.
+    #[test]
+    fn a_member_with_an_empty_name_is_named() {
+        assert_eq!(field(serde_json::json!({"name": "a", "inner": {"port": 1}, "": 1})), "\"\"");
+        let nested = field(serde_json::json!({"name": "a", "inner": {"port": 1, "": 1}}));
+        assert_eq!(nested, "inner.\"\"");
     }
 
     #[derive(Debug, serde::Deserialize)]

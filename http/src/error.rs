@@ -129,6 +129,26 @@ pub async fn recover(rejection: Rejection) -> Result<Response, std::convert::Inf
     Ok(error.into_response())
 }
 
+/// Finishes an answer: a 405 gets the `Allow` header it owes (RFC 9110) with the methods the
+/// API document lists for `path`; an error answered to a request with a body that may not
+/// have been read (rejected before it) closes the connection, so the client does not send
+/// its next request on a connection the server is dropping.
+pub fn finish(path: &str, has_body: bool, mut response: Response) -> Response {
+    use warp::http::{HeaderValue, header};
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        let methods = crate::openapi::allowed_methods(path).join(", ");
+        if let Ok(value) = HeaderValue::from_str(&methods)
+            && !methods.is_empty()
+        {
+            response.headers_mut().insert(header::ALLOW, value);
+        }
+    }
+    if has_body && response.status().is_client_error() {
+        response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// Turns a handler result into a response.
 pub fn respond<T: Reply>(result: Result<T, ApiError>) -> Response {
     match result {

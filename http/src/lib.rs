@@ -82,7 +82,18 @@ pub fn routes(
         .unify()
         .or(meta::routes(api))
         .unify();
-    guard.and(routes).recover(error::recover).unify().with(warp::log("cloudroutes::http"))
+    let has_body = warp::header::headers_cloned().map(|headers: warp::http::HeaderMap| {
+        let length = headers.get(warp::http::header::CONTENT_LENGTH);
+        let length = length.and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+        length != Some(0) && (length.is_some() || headers.contains_key("transfer-encoding"))
+    });
+    warp::path::full()
+        .and(has_body)
+        .and(guard.and(routes).recover(error::recover).unify())
+        .map(|path: warp::path::FullPath, has_body, response| {
+            error::finish(path.as_str(), has_body, response)
+        })
+        .with(warp::log("cloudroutes::http"))
 }
 
 /// Serves the API on `listener` until `shutdown` completes.

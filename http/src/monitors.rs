@@ -187,6 +187,7 @@ async fn list(
 ) -> warp::reply::Response {
     respond(
         async {
+            views::known_params(&query, &["limit", "cursor", "status", "tag"])?;
             let (limit, cursor) = views::paging(&query)?;
             let status = match query.get("status").map(String::as_str) {
                 None | Some("") => None,
@@ -292,6 +293,7 @@ async fn events(
 ) -> warp::reply::Response {
     respond(
         async {
+            views::known_params(&query, &["limit", "cursor"])?;
             let (limit, cursor) = views::paging(&query)?;
             let (events, next) = api.node.events(&MonitorId(id), cursor.as_deref(), limit).await?;
             let items =

@@ -51,7 +51,7 @@ pub fn document() -> Value {
     );
     let paging = json!([
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
-        {"name": "cursor", "in": "query", "schema": {"type": "string"}}
+        {"name": "cursor", "in": "query", "schema": {"type": "string", "maxLength": 128}}
     ]);
     let mut list_params = paging.as_array().cloned().unwrap_or_default();
     list_params.push(json!({"name": "status", "in": "query", "schema": {"enum": ["healthy", "failed", "unknown"]}}));
@@ -61,11 +61,7 @@ pub fn document() -> Value {
     event_params.extend(paging.as_array().cloned().unwrap_or_default());
     let e = ["400", "401", "413"];
     let e_id = ["400", "401", "404", "413"];
-    let mut doc = json!({
-        "openapi": "3.1.0",
-        "info": {"title": "CloudRoutes API", "version": "1"},
-        "security": [{"bearer": []}],
-        "paths": {
+    let resources = json!({
             "/api/v1/monitors": {
                 "post": {"summary": "create a monitor", "requestBody": json_body("MonitorIn"), "responses": with(ok("201", "Monitor"), &e)},
                 "get": {"summary": "list monitors", "parameters": list_params, "responses": with(ok("200", "MonitorPage"), &["400", "401"])}
@@ -91,8 +87,10 @@ pub fn document() -> Value {
                 "delete": {"summary": "delete a reaction no monitor uses", "responses": with(json!({"204": {"description": "deleted"}}), &["401", "404", "409"])}
             },
             "/api/v1/summary": {"get": {"summary": "how many monitors are healthy, failed and unknown (in a cluster, as of each node's last heartbeat)", "responses": with(ok("200", "Summary"), &["401", "503"])}},
-            "/api/v1/check-types": {"get": {"summary": "check types with JSON Schemas", "responses": with(json!({"200": {"description": "types"}}), &["401"])}},
-            "/api/v1/reaction-types": {"get": {"summary": "reaction types with JSON Schemas", "responses": with(json!({"200": {"description": "types"}}), &["401"])}},
+            "/api/v1/check-types": {"get": {"summary": "check types with JSON Schemas", "responses": with(ok("200", "TypeList"), &["401"])}},
+            "/api/v1/reaction-types": {"get": {"summary": "reaction types with JSON Schemas", "responses": with(ok("200", "TypeList"), &["401"])}}
+    });
+    let intake = json!({
             "/api/v1/webhooks/{id}/{key}": {
                 "post": {
                     "summary": "webhook intake (authenticated by the monitor's key); the body is the sender's own format, parsed by the monitor's type",
@@ -119,59 +117,106 @@ pub fn document() -> Value {
                     "requestBody": {"required": false, "content": intake_body},
                     "responses": intake_responses
                 }
-            },
+            }
+    });
+    let meta = json!({
             "/api/v1/cluster": {"get": {"summary": "nodes with liveness, zone, partitions and monitors", "responses": with(ok("200", "Cluster"), &["401", "503"])}},
             "/api/v1/cluster/nodes/{id}/drain": {"parameters": id, "post": {"summary": "move a node's partitions to the other nodes (until it restarts)", "responses": with(json!({"202": {"description": "draining", "content": {"application/json": {"schema": {"type": "object", "properties": {"node": {"type": "string"}, "draining": {"type": "boolean"}}}}}}}), &["401", "404", "409", "503"])}},
-            "/healthz": {"get": {"summary": "liveness", "security": [], "responses": {"200": {"description": "alive"}}}},
-            "/readyz": {"get": {"summary": "readiness", "security": [], "responses": {"200": {"description": "ready"}, "503": {"description": "starting or stopping"}}}},
-            "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "text exposition format"}}}}
-        },
-        "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "responses": {
-                "E400": {"description": "malformed or invalid", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                "E401": {"description": "missing or wrong token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                "E404": {"description": "not found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                "E409": {"description": "conflict", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                "E403": {"description": "the payload's own credential (a Slack token) does not match", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                "E405": {"description": "this monitor's type does not take this method", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                "E413": {"description": "body too large", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-                "E503": {"description": "the node, the store or a monitor's owner is unavailable; retry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-            },
-            "schemas": {
-                "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": ["string", "null"]}}}}},
-                "MonitorIn": {"type": "object", "required": ["name", "check"], "additionalProperties": false, "properties": {
-                    "name": {"type": "string", "minLength": 1, "maxLength": 200},
-                    "check": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}, "description": "see /api/v1/check-types"},
-                    "interval_secs": {"type": ["integer", "null"], "minimum": 1, "maximum": 86400},
-                    "reactions": {"type": "array", "maxItems": 100, "items": {"type": "string"}},
-                    "enabled": {"type": "boolean", "default": true},
-                    "tags": {"type": "array", "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 64}},
-                    "id": {"type": "string", "readOnly": true}, "state": {"readOnly": true}, "webhook_url": {"readOnly": true}}},
-                "State": {"type": "object", "properties": {"status": {"enum": ["unknown", "healthy", "failed"]}, "streak": {"type": "integer"}, "episode": {"type": "integer"}, "manual_hold": {"type": "boolean"}, "last_check_at": {"type": ["string", "null"]}, "last_change_at": {"type": ["string", "null"]}, "last_reason": {"type": ["string", "null"]}, "owner": {"type": ["string", "null"]}, "last_duration_ms": {"type": ["integer", "null"], "description": "how long the last check run took"}}},
-                "Summary": {"type": "object", "required": ["monitors"], "properties": {"monitors": {"type": "object", "required": ["total", "healthy", "failed", "unknown"], "properties": {"total": {"type": "integer"}, "healthy": {"type": "integer"}, "failed": {"type": "integer"}, "unknown": {"type": "integer"}}}}},
-                "Monitor": {"allOf": [{"$ref": "#/components/schemas/MonitorIn"}, {"type": "object", "properties": {"id": {"type": "string"}, "state": {"$ref": "#/components/schemas/State"}, "webhook_url": {"type": "string"}}}]},
-                "MonitorPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Monitor"}}, "next_cursor": {"type": ["string", "null"]}}},
-                "RunResult": {"type": "object", "properties": {"outcome": {"enum": ["healthy", "failed", "unknown"]}, "reason": {"type": "string"}, "monitor": {"$ref": "#/components/schemas/Monitor"}}},
-                "ManualIn": {"type": "object", "additionalProperties": false, "properties": {"reason": {"type": "string", "maxLength": 1000}}},
-                "ReactionIn": {"type": "object", "required": ["name", "action"], "additionalProperties": false, "properties": {
-                    "name": {"type": "string", "minLength": 1, "maxLength": 200},
-                    "action": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}, "description": "see /api/v1/reaction-types"},
-                    "trigger": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 0},
-                    "frequency_secs": {"type": "integer", "minimum": 0, "maximum": 604800, "default": 0},
-                    "call_on": {"enum": ["failed", "healthy", "both"], "default": "failed"},
-                    "id": {"type": "string", "readOnly": true}, "last_run_at": {"readOnly": true}}},
-                "Reaction": {"allOf": [{"$ref": "#/components/schemas/ReactionIn"}, {"type": "object", "properties": {"id": {"type": "string"}, "last_run_at": {"type": ["string", "null"]}}}]},
-                "ReactionPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Reaction"}}, "next_cursor": {"type": ["string", "null"]}}},
-                "Event": {"type": "object", "required": ["id", "monitor_id", "at", "kind"], "properties": {"id": {"type": "string"}, "monitor_id": {"type": "string"}, "at": {"type": "string"}, "kind": {"enum": ["status_change", "reaction", "ignored", "crash"]}}},
-                "Cluster": {"type": "object", "properties": {"mode": {"enum": ["single", "cluster"]}, "node_id": {"type": "string"}, "partitions": {"type": "integer"}, "nodes": {"type": "array", "items": {"$ref": "#/components/schemas/ClusterNode"}}}},
-                "ClusterNode": {"type": "object", "properties": {"id": {"type": "string"}, "http_addr": {"type": ["string", "null"]}, "cluster_addr": {"type": ["string", "null"]}, "zone": {"type": ["string", "null"]}, "alive": {"type": "boolean"}, "draining": {"type": "boolean"}, "partitions": {"type": "integer"}, "monitors": {"type": "integer"}, "last_heartbeat": {"type": ["string", "null"]}, "started_at": {"type": ["string", "null"]}}},
-                "EventPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}, "next_cursor": {"type": ["string", "null"]}}}
-            }
+            "/api/v1/openapi.json": {"get": {"summary": "this document", "security": [], "responses": {"200": {"description": "the OpenAPI document", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "/": {"get": {"summary": "landing page with the node's counts and links", "security": [], "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+            "/healthz": {"get": {"summary": "liveness", "security": [], "responses": {"200": {"description": "alive", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}}},
+            "/readyz": {"get": {"summary": "readiness", "security": [], "responses": {"200": {"description": "ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}, "503": {"description": "starting or stopping", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Health"}}}}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "security": [], "responses": {"200": {"description": "text exposition format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}}
+    });
+    let mut paths = serde_json::Map::new();
+    for part in [resources, intake, meta] {
+        if let Value::Object(part) = part {
+            paths.extend(part);
         }
+    }
+    let mut doc = json!({
+        "openapi": "3.1.0",
+        "info": {"title": "CloudRoutes API", "version": "1"},
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": components()
     });
     security::add(&mut doc);
     doc
+}
+
+/// The shared parts: the security scheme, error responses and schemas.
+fn components() -> Value {
+    json!({
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "responses": {
+            "E400": {"description": "malformed or invalid", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "E401": {"description": "missing or wrong token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "E404": {"description": "not found", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "E409": {"description": "conflict", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "E403": {"description": "the payload's own credential (a Slack token) does not match", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "E405": {"description": "this monitor's type does not take this method", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "E413": {"description": "body too large", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "E503": {"description": "the node, the store or a monitor's owner is unavailable; retry", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+        },
+        "schemas": {
+            "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "object", "required": ["code", "message"], "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "field": {"type": ["string", "null"]}}}}},
+            "MonitorIn": {"type": "object", "required": ["name", "check"], "additionalProperties": false, "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"},
+                "check": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}, "description": "see /api/v1/check-types"},
+                "interval_secs": {"type": ["integer", "null"], "minimum": 1, "maximum": 86400},
+                "reactions": {"type": "array", "maxItems": 100, "uniqueItems": true, "items": {"type": "string"}},
+                "enabled": {"type": "boolean", "default": true},
+                "tags": {"type": "array", "maxItems": 50, "items": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": "\\S"}},
+                "id": {"type": "string", "readOnly": true}, "state": {"readOnly": true}, "webhook_url": {"readOnly": true}}},
+            "State": {"type": "object", "properties": {"status": {"enum": ["unknown", "healthy", "failed"]}, "streak": {"type": "integer"}, "episode": {"type": "integer"}, "manual_hold": {"type": "boolean"}, "last_check_at": {"type": ["string", "null"]}, "last_change_at": {"type": ["string", "null"]}, "last_reason": {"type": ["string", "null"]}, "owner": {"type": ["string", "null"]}, "last_duration_ms": {"type": ["integer", "null"], "description": "how long the last check run took"}}},
+            "Summary": {"type": "object", "required": ["monitors"], "properties": {"monitors": {"type": "object", "required": ["total", "healthy", "failed", "unknown"], "properties": {"total": {"type": "integer"}, "healthy": {"type": "integer"}, "failed": {"type": "integer"}, "unknown": {"type": "integer"}}}}},
+            "Monitor": {"allOf": [{"$ref": "#/components/schemas/MonitorIn"}, {"type": "object", "properties": {"id": {"type": "string"}, "state": {"$ref": "#/components/schemas/State"}, "webhook_url": {"type": "string"}}}]},
+            "MonitorPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Monitor"}}, "next_cursor": {"type": ["string", "null"]}}},
+            "RunResult": {"type": "object", "properties": {"outcome": {"enum": ["healthy", "failed", "unknown"]}, "reason": {"type": "string"}, "monitor": {"$ref": "#/components/schemas/Monitor"}}},
+            "ManualIn": {"type": "object", "additionalProperties": false, "properties": {"reason": {"type": "string", "maxLength": 1000}}},
+            "ReactionIn": {"type": "object", "required": ["name", "action"], "additionalProperties": false, "properties": {
+                "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "\\S"},
+                "action": {"type": "object", "required": ["type"], "properties": {"type": {"type": "string"}}, "description": "see /api/v1/reaction-types"},
+                "trigger": {"type": "integer", "minimum": 0, "maximum": 1000, "default": 0},
+                "frequency_secs": {"type": "integer", "minimum": 0, "maximum": 604800, "default": 0},
+                "call_on": {"enum": ["failed", "healthy", "both"], "default": "failed"},
+                "id": {"type": "string", "readOnly": true}, "last_run_at": {"readOnly": true}}},
+            "Reaction": {"allOf": [{"$ref": "#/components/schemas/ReactionIn"}, {"type": "object", "properties": {"id": {"type": "string"}, "last_run_at": {"type": ["string", "null"]}}}]},
+            "ReactionPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Reaction"}}, "next_cursor": {"type": ["string", "null"]}}},
+            "Event": {"type": "object", "required": ["id", "monitor_id", "at", "kind"], "properties": {"id": {"type": "string"}, "monitor_id": {"type": "string"}, "at": {"type": "string"}, "kind": {"enum": ["status_change", "reaction", "ignored", "crash"]}}},
+            "Cluster": {"type": "object", "properties": {"mode": {"enum": ["single", "cluster"]}, "node_id": {"type": "string"}, "partitions": {"type": "integer"}, "nodes": {"type": "array", "items": {"$ref": "#/components/schemas/ClusterNode"}}}},
+            "ClusterNode": {"type": "object", "properties": {"id": {"type": "string"}, "http_addr": {"type": ["string", "null"]}, "cluster_addr": {"type": ["string", "null"]}, "zone": {"type": ["string", "null"]}, "alive": {"type": "boolean"}, "draining": {"type": "boolean"}, "partitions": {"type": "integer"}, "monitors": {"type": "integer"}, "last_heartbeat": {"type": ["string", "null"]}, "started_at": {"type": ["string", "null"]}}},
+            "Health": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+            "TypeList": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {"type": "object", "required": ["name", "description", "secret_fields", "schema"], "properties": {"name": {"type": "string"}, "description": {"type": "string"}, "passive": {"type": "boolean"}, "effect": {"type": "string"}, "secret_fields": {"type": "array", "items": {"type": "string"}}, "schema": {"type": "object"}}}}}},
+            "EventPage": {"type": "object", "properties": {"items": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}, "next_cursor": {"type": ["string", "null"]}}}
+        }
+    })
+}
+
+/// Returns the methods the document lists for a request path (`/api/v1/monitors/abc`),
+/// sorted: the `Allow` header of a 405 answer.
+pub fn allowed_methods(path: &str) -> Vec<String> {
+    let document = document();
+    let wanted: Vec<&str> = path.split('/').collect();
+    let mut methods: Vec<String> = document["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(template, _)| {
+            let parts: Vec<&str> = template.split('/').collect();
+            parts.len() == wanted.len()
+                && parts.iter().zip(&wanted).all(|(part, given)| {
+                    part == given || (part.starts_with('{') && !given.is_empty())
+                })
+        })
+        .flat_map(|(_, item)| item.as_object().into_iter().flatten())
+        .map(|(method, _)| method.to_ascii_uppercase())
+        .filter(|method| method != "PARAMETERS")
+        .collect();
+    methods.sort();
+    methods.dedup();
+    methods
 }
 
 #[cfg(test)]
@@ -197,6 +242,15 @@ mod tests {
             }
             _ => {}
         }
+    }
+
+    #[test]
+    fn allowed_methods_come_from_the_document() {
+        assert_eq!(allowed_methods("/api/v1/monitors"), ["GET", "POST"]);
+        assert_eq!(allowed_methods("/api/v1/monitors/abc"), ["DELETE", "GET", "PUT"]);
+        assert_eq!(allowed_methods("/healthz"), ["GET"]);
+        assert!(allowed_methods("/api/v1/monitors//x").is_empty());
+        assert!(allowed_methods("/nowhere").is_empty());
     }
 
     #[test]

@@ -110,6 +110,7 @@ async fn list(
 ) -> warp::reply::Response {
     respond(
         async {
+            views::known_params(&query, &["limit", "cursor"])?;
             let (limit, cursor) = views::paging(&query)?;
             let (items, next) = api.node.list_reactions(cursor.map(ReactionId), limit).await?;
             let items = items.iter().map(views::reaction).collect();

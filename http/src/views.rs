@@ -39,6 +39,24 @@ pub fn paging(query: &HashMap<String, String>) -> Result<(usize, Option<String>)
     Ok((limit, cursor))
 }
 
+/// Refuses query parameters other than `allowed`, as bodies refuse unknown fields: a typo
+/// (`?stauts=failed`) must not silently list everything.
+///
+/// # Errors
+/// 400 `invalid_field` naming the first unknown parameter.
+pub fn known_params(query: &HashMap<String, String>, allowed: &[&str]) -> Result<(), ApiError> {
+    let mut unknown: Vec<&String> =
+        query.keys().filter(|k| !allowed.contains(&k.as_str())).collect();
+    unknown.sort();
+    match unknown.first() {
+        None => Ok(()),
+        Some(name) => Err(ApiError::invalid(
+            name.as_str(),
+            format!("is not a query parameter here; use {}", allowed.join(", ")),
+        )),
+    }
+}
+
 /// Returns a timestamp as RFC 3339, or null.
 pub fn rfc3339(at: Option<OffsetDateTime>) -> Value {
     at.and_then(|at| at.format(&Rfc3339).ok()).map_or(Value::Null, Value::String)

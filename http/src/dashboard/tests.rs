@@ -22,6 +22,8 @@ async fn api() -> (ApiState, tempfile::TempDir) {
         auth: Auth::new(TOKEN),
         body_limit: 64 * 1024,
         public_url: "http://127.0.0.1:1".into(),
+        limits: Arc::new(crate::limits::Limiters::new(&Default::default())),
+        audit_keep: 1_000,
     };
     (api, dir)
 }

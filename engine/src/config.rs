@@ -14,11 +14,13 @@ use crate::error::ConfigError;
 
 mod checks;
 mod cluster;
+mod egress;
 mod env;
 mod smtp;
 
 pub use checks::{ChecksSection, ExecSection, ExecUser};
 pub use cluster::ClusterSection;
+pub use egress::EgressSection;
 pub use smtp::{SmtpSection, SmtpSecurity};
 
 /// The embedded store's file name inside `node.data_dir`.
@@ -64,6 +66,9 @@ pub struct NodeConfig {
     /// The default mail relay of `email-notification` reactions.
     #[serde(default)]
     pub smtp: SmtpSection,
+    /// Which addresses checks and reactions may connect to.
+    #[serde(default)]
+    pub egress: EgressSection,
 }
 
 /// `[node]`: identity and local files.
@@ -351,6 +356,7 @@ impl NodeConfig {
         }
         self.validate_cluster_timing()?;
         self.smtp.validate()?;
+        self.egress.prefixes()?;
         self.validate_checks()
     }
 

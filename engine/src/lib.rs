@@ -6,6 +6,7 @@
 //! - [`partition`]: monitors to partitions, partitions to nodes (pure, stable hashing).
 //! - [`cluster`]: membership, fenced partition leases and reaction claims (the `Coordinator`).
 //! - [`config`]: the node configuration (`cluster.toml`, environment, flags).
+//! - [`egress`]: the egress policy: which addresses checks and reactions may connect to.
 //! - [`store`]: the `Store` trait, its embedded backend and the conformance suite.
 //! - [`plugin`]: the error type and JSON parsing shared by check and reaction configs.
 //! - [`secret`]: a wrapper for credentials that never prints them.
@@ -13,6 +14,7 @@
 
 pub mod cluster;
 pub mod config;
+pub mod egress;
 pub mod error;
 pub mod gate;
 pub mod model;

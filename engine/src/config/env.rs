@@ -63,6 +63,9 @@ pub(crate) const KEYS: &[(&str, Kind)] = &[
     ("smtp.password", Kind::Text),
     ("smtp.from", Kind::Text),
     ("smtp.accept_invalid_certs", Kind::Bool),
+    ("egress.allow", Kind::List),
+    ("egress.deny", Kind::List),
+    ("egress.allow_node_ports", Kind::Bool),
 ];
 
 /// Short names fixed by API.md ("Starting a node"), on top of the derived ones.

@@ -21,6 +21,10 @@ use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::str::FromStr;
 
+mod resolve;
+
+pub use resolve::{ResolveError, filter_allowed, resolve_allowed};
+
 /// An address prefix such as `10.0.0.0/8` or `fd00::/8`; a bare address is a `/32` or `/128`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {

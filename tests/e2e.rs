@@ -7,6 +7,7 @@ mod bad_input;
 mod cluster;
 mod common;
 mod ctl;
+mod egress;
 mod gating;
 mod intake;
 mod persistence;

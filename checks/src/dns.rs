@@ -9,16 +9,16 @@
 //! `resolver`. The C library's fallback to a server on 127.0.0.1 is not copied: a monitor that
 //! asks nobody on purpose is clearer than one that silently asks localhost.
 
-use std::sync::Arc;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
-use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
 };
@@ -257,7 +257,12 @@ impl CheckType for Config {
         let check = DnsCheck::new(self)?.with_egress(&context.egress);
         if let Some(resolver) = check.resolver {
             let host = resolver.ip().to_string();
-            crate::egress::refuse_denied_literal(&context.egress, "resolver", &host, resolver.port())?;
+            crate::egress::refuse_denied_literal(
+                &context.egress,
+                "resolver",
+                &host,
+                resolver.port(),
+            )?;
         }
         Ok(Some(Box::new(check)))
     }

@@ -413,7 +413,14 @@ fn accepts_every_resolver_form_and_name_and_defaults_to_a_records() {
         let Ok(CheckConfig::Dns(config)) = parse(json!({"type": "dns", "name": name})) else {
             panic!("{name} is a valid name");
         };
-        assert_eq!(DnsCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback()).name.to_ascii(), asked);
+        assert_eq!(
+            DnsCheck::new(&config)
+                .unwrap()
+                .with_egress(&crate::test_support::loopback())
+                .name
+                .to_ascii(),
+            asked
+        );
     }
     for kind in ["NS", "ns", "Txt", "cname", "aaaa"] {
         let value = json!({"type": "dns", "name": "example.com", "record_type": kind});

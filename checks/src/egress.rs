@@ -92,7 +92,11 @@ pub(crate) fn refuse_denied_literal(
 ///
 /// # Errors
 /// As [`refuse_denied_literal`].
-pub(crate) fn refuse_denied_url(egress: &Egress, field: &str, url: &Url) -> Result<(), ConfigError> {
+pub(crate) fn refuse_denied_url(
+    egress: &Egress,
+    field: &str,
+    url: &Url,
+) -> Result<(), ConfigError> {
     let port = url.port_or_known_default().unwrap_or(0);
     refuse_denied_literal(egress, field, url.host_str().unwrap_or_default(), port)
 }

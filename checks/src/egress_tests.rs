@@ -33,17 +33,49 @@ fn assert_failed_naming(outcome: &CheckOutcome, wanted: &[&str]) {
 fn ip_literals_the_policy_denies_are_refused_at_build_time_naming_the_field_and_rule() {
     let context = CheckContext::new(Egress::default()).unwrap();
     let cases = [
-        (json!({"type": "http-get-statuscode", "url": "http://169.254.169.254/latest/"}), "url", "169.254.169.254/32 (cloud metadata)"),
-        (json!({"type": "http-keyword", "url": "http://[::ffff:169.254.169.254]/", "keyword": "x"}), "url", "cloud metadata"),
-        (json!({"type": "tcp-check", "host": "10.0.0.1", "port": 22}), "host", "10.0.0.0/8 (private)"),
-        (json!({"type": "tcp-check", "host": "[fd00:ec2::254]", "port": 80}), "host", "fd00:ec2::254/128"),
-        (json!({"type": "udp", "host": "0.0.0.0", "port": 53, "send": "x"}), "host", "(unspecified)"),
+        (
+            json!({"type": "http-get-statuscode", "url": "http://169.254.169.254/latest/"}),
+            "url",
+            "169.254.169.254/32 (cloud metadata)",
+        ),
+        (
+            json!({"type": "http-keyword", "url": "http://[::ffff:169.254.169.254]/", "keyword": "x"}),
+            "url",
+            "cloud metadata",
+        ),
+        (
+            json!({"type": "tcp-check", "host": "10.0.0.1", "port": 22}),
+            "host",
+            "10.0.0.0/8 (private)",
+        ),
+        (
+            json!({"type": "tcp-check", "host": "[fd00:ec2::254]", "port": 80}),
+            "host",
+            "fd00:ec2::254/128",
+        ),
+        (
+            json!({"type": "udp", "host": "0.0.0.0", "port": 53, "send": "x"}),
+            "host",
+            "(unspecified)",
+        ),
         (json!({"type": "ping", "host": "224.0.0.1"}), "host", "(multicast)"),
-        (json!({"type": "dns", "name": "example.com", "resolver": "127.0.0.1:53"}), "resolver", "(loopback)"),
+        (
+            json!({"type": "dns", "name": "example.com", "resolver": "127.0.0.1:53"}),
+            "resolver",
+            "(loopback)",
+        ),
         (json!({"type": "redis", "url": "redis://192.168.1.1:6379"}), "url", "(private)"),
-        (json!({"type": "postgres", "host": "100.64.0.1", "user": "u", "database": "d"}), "host", "carrier-grade"),
+        (
+            json!({"type": "postgres", "host": "100.64.0.1", "user": "u", "database": "d"}),
+            "host",
+            "carrier-grade",
+        ),
         (json!({"type": "mysql", "host": "172.16.0.1", "user": "u"}), "host", "(private)"),
-        (json!({"type": "ssl-common-name", "host": "127.0.0.1", "expected_name": "x"}), "host", "(loopback)"),
+        (
+            json!({"type": "ssl-common-name", "host": "127.0.0.1", "expected_name": "x"}),
+            "host",
+            "(loopback)",
+        ),
         (json!({"type": "ssl-certificate-expiry", "host": "::1"}), "host", "(loopback)"),
     ];
     for (spec, field, rule) in cases {
@@ -92,7 +124,8 @@ async fn the_node_own_port_stays_denied_when_loopback_is_allowed() {
     let server = serve_http(200, b"ok".to_vec()).await;
     let port = server.port();
     let egress = Egress::loopback_for_tests().with_node_ports(&[port], &[], false);
-    let by_name = json!({"type": "http-get-statuscode", "url": format!("http://localhost:{port}/")});
+    let by_name =
+        json!({"type": "http-get-statuscode", "url": format!("http://localhost:{port}/")});
     let outcome = run_under(egress.clone(), by_name).await;
     assert_failed_naming(&outcome, &[&format!("the node's own port {port}")]);
     let context = CheckContext::new(egress).unwrap();

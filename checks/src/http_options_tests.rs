@@ -29,7 +29,10 @@ fn headers(pairs: &[(&str, &str)]) -> CustomHeaders {
 }
 
 async fn run(config: Config) -> CheckOutcome {
-    HttpGetStatuscodeCheck::new(&config, &CheckContext::new(Egress::loopback_for_tests()).unwrap()).unwrap().run().await
+    HttpGetStatuscodeCheck::new(&config, &CheckContext::new(Egress::loopback_for_tests()).unwrap())
+        .unwrap()
+        .run()
+        .await
 }
 
 fn healthy_200() -> CheckOutcome {
@@ -261,7 +264,11 @@ fn debug_output_never_shows_header_values() {
         headers: headers(&[("Authorization", "Bearer s3cret-token")]),
         ..config("http://127.0.0.1/")
     };
-    let check = HttpGetStatuscodeCheck::new(&secret, &CheckContext::new(Egress::loopback_for_tests()).unwrap()).unwrap();
+    let check = HttpGetStatuscodeCheck::new(
+        &secret,
+        &CheckContext::new(Egress::loopback_for_tests()).unwrap(),
+    )
+    .unwrap();
     for debug in [format!("{secret:?}"), format!("{check:?}")] {
         assert!(!debug.contains("s3cret"), "{debug}");
         assert!(debug.to_lowercase().contains("authorization"), "{debug}");

@@ -9,12 +9,12 @@
 //! One connection per run, closed (`COM_QUIT`) when the run ends. TLS is not supported yet (the
 //! connection is plain TCP). The password never appears in `Debug` output or in reasons.
 
-use std::sync::Arc;
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::secret::Secret;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, DriverError, OptsBuilder};

@@ -22,7 +22,9 @@ fn with(mut value: serde_json::Value, changes: serde_json::Value) -> serde_json:
 
 fn build(value: serde_json::Value) -> MysqlCheck {
     match parse(value.clone()) {
-        Ok(CheckConfig::Mysql(config)) => MysqlCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback()),
+        Ok(CheckConfig::Mysql(config)) => {
+            MysqlCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback())
+        }
         other => panic!("{value}: {other:?}"),
     }
 }

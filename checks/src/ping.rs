@@ -12,14 +12,14 @@
 //! `max_loss_percent` says. ICMP errors sent back by routers (destination unreachable) are not
 //! told apart: their echoes count as lost. A network with no route fails at once.
 
-use std::sync::Arc;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};

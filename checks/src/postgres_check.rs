@@ -8,13 +8,13 @@
 //! The password never appears in `Debug` output or in reasons; a failure quotes the server's
 //! message, e.g. `password authentication failed for user "monitor"`.
 
-use std::sync::Arc;
 use std::error::Error;
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::secret::Secret;
 use schemars::JsonSchema;
 use serde::Deserialize;

@@ -19,7 +19,9 @@ fn check(server: &PostgresServer, fields: serde_json::Value) -> PostgresCheck {
         value[key] = field.clone();
     }
     match parse(value.clone()) {
-        Ok(CheckConfig::Postgres(config)) => PostgresCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback()),
+        Ok(CheckConfig::Postgres(config)) => {
+            PostgresCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback())
+        }
         other => panic!("{value}: {other:?}"),
     }
 }

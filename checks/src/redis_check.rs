@@ -7,12 +7,12 @@
 //! The password goes in `password` (write-only through the API; a URL holding one is refused)
 //! and never appears in `Debug` output or in reasons.
 
-use std::sync::Arc;
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::secret::Secret;
 use redis::aio::MultiplexedConnection;
 use redis::{

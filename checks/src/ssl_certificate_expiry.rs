@@ -8,8 +8,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -260,7 +260,10 @@ mod tests {
             panic!("expected an ssl-certificate-expiry config");
         };
         assert_eq!((config.port, config.days, config.timeout_ms), (443, 14, 5000));
-        let check = SslCertificateExpiryCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback()).unwrap();
+        let check = SslCertificateExpiryCheck::new(&config)
+            .unwrap()
+            .with_egress(&crate::test_support::loopback())
+            .unwrap();
         assert_eq!(check.target.name, "example.com");
         assert_eq!(check.timeout(), Duration::from_secs(5));
         assert_eq!(check.kind(), "ssl-certificate-expiry");

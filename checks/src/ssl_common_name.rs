@@ -5,12 +5,12 @@
 //! one more label (`www.example.com`, not `example.com` nor `a.b.example.com`). The certificate
 //! is inspected, not trusted (see the `tls_probe` module): its dates and issuer do not matter.
 
-use std::sync::Arc;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use schemars::JsonSchema;
 use serde::Deserialize;
 

@@ -10,7 +10,9 @@ fn config(host: &str, port: u16, timeout_ms: u64) -> Config {
 }
 
 fn check(host: &str, port: u16, timeout_ms: u64) -> TcpCheck {
-    TcpCheck::new(&config(host, port, timeout_ms)).unwrap().with_egress(&crate::test_support::loopback())
+    TcpCheck::new(&config(host, port, timeout_ms))
+        .unwrap()
+        .with_egress(&crate::test_support::loopback())
 }
 
 fn banner_check(port: u16, send: Option<&str>, expect: Option<&str>, timeout_ms: u64) -> TcpCheck {
@@ -239,7 +241,10 @@ fn timeout_defaults_to_5000_ms_and_the_exchange_to_none() {
     };
     assert_eq!(config.timeout_ms, 5000);
     assert_eq!((config.send.as_deref(), config.expect.as_deref()), (None, None));
-    assert_eq!(TcpCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback()).timeout(), Duration::from_secs(5));
+    assert_eq!(
+        TcpCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback()).timeout(),
+        Duration::from_secs(5)
+    );
 }
 
 #[test]
@@ -248,7 +253,14 @@ fn json_escapes_reach_the_wire_as_bytes() {
     let Ok(CheckConfig::TcpCheck(config)) = parse(spec) else {
         panic!("expected a tcp-check config");
     };
-    assert_eq!(TcpCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback()).send.as_deref(), Some(&b"PING\r\n"[..]));
+    assert_eq!(
+        TcpCheck::new(&config)
+            .unwrap()
+            .with_egress(&crate::test_support::loopback())
+            .send
+            .as_deref(),
+        Some(&b"PING\r\n"[..])
+    );
 }
 
 #[test]

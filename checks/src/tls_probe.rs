@@ -10,8 +10,8 @@ use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
 use tokio_rustls::TlsConnector;

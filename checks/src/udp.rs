@@ -6,13 +6,13 @@
 //! on Linux an ICMP port unreachable surfaces as a refused receive: `port unreachable`. Only the
 //! first reply is judged. Name resolution counts against the timeout.
 
-use std::sync::Arc;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::net::UdpSocket;

@@ -514,7 +514,10 @@ fn egress_lists_from_file_and_environment_with_bad_prefixes_naming_the_key() {
     assert_eq!(from_env.egress.deny, ["127.0.0.9/32"]);
     assert!(from_env.egress.allow_node_ports);
 
-    assert_invalid(load_text("[egress]\nallow = [\"10.0.0.0/8\", \"10.0.0.0/33\"]", &[]), "egress.allow[1]");
+    assert_invalid(
+        load_text("[egress]\nallow = [\"10.0.0.0/8\", \"10.0.0.0/33\"]", &[]),
+        "egress.allow[1]",
+    );
     assert_invalid(load_env(&[("CLOUDROUTES_EGRESS_DENY", "example.com")]), "egress.deny[0]");
     assert_invalid(load_env(&[("CLOUDROUTES_EGRESS_ALLOW", "10.0.0.1/8")]), "egress.allow[0]");
     let message = load_env(&[("CLOUDROUTES_EGRESS_ALLOW", "10.0.0.1/8")]).unwrap_err().to_string();

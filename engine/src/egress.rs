@@ -273,8 +273,9 @@ impl Egress {
     /// unless node ports are allowed.
     #[must_use]
     pub fn with_protected_endpoints(mut self, endpoints: &[SocketAddr]) -> Self {
-        self.protected
-            .extend(endpoints.iter().map(|addr| SocketAddr::new(canonical(addr.ip()), addr.port())));
+        self.protected.extend(
+            endpoints.iter().map(|addr| SocketAddr::new(canonical(addr.ip()), addr.port())),
+        );
         self
     }
 

@@ -53,7 +53,10 @@ fn mapped_and_nat64_ipv6_addresses_are_judged_as_their_ipv4_address() {
     let metadata = Some("built-in deny 169.254.169.254/32 (cloud metadata)".to_owned());
     assert_eq!(denial(&egress, "::ffff:169.254.169.254"), metadata);
     assert_eq!(denial(&egress, "64:ff9b::a9fe:a9fe"), metadata);
-    assert_eq!(denial(&egress, "::ffff:127.0.0.1").unwrap(), "built-in deny 127.0.0.0/8 (loopback)");
+    assert_eq!(
+        denial(&egress, "::ffff:127.0.0.1").unwrap(),
+        "built-in deny 127.0.0.0/8 (loopback)"
+    );
     assert_eq!(denial(&egress, "::ffff:8.8.8.8"), None);
     let denied = egress.check(ip("::ffff:169.254.169.254"), 80).unwrap_err();
     assert_eq!(denied.addr.to_string(), "[::ffff:169.254.169.254]:80", "the address as given");
@@ -122,7 +125,10 @@ fn protected_endpoints_are_denied_unless_node_ports_are_allowed() {
         .with_node_ports(&[], &[], false)
         .with_protected_endpoints(&[redis]);
     let denied = egress.check(redis.ip(), 6379).unwrap_err();
-    assert_eq!(denied.to_string(), "egress to 10.0.0.9:6379 is denied by the node's own redis 10.0.0.9:6379 (egress.allow_node_ports = false)");
+    assert_eq!(
+        denied.to_string(),
+        "egress to 10.0.0.9:6379 is denied by the node's own redis 10.0.0.9:6379 (egress.allow_node_ports = false)"
+    );
     assert!(egress.check(redis.ip(), 6380).is_ok());
 }
 

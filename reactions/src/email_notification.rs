@@ -166,9 +166,10 @@ impl EmailNotificationReaction {
         smtp.validate("smtp")?;
         // A relay the reaction names is judged by the egress policy; the node's own relay is
         // the operator's choice (often on loopback) and is not.
-        let judged = config.smtp.as_ref().map(|own| {
-            (Arc::clone(context.http.egress()), own.host.clone(), own.port())
-        });
+        let judged = config
+            .smtp
+            .as_ref()
+            .map(|own| (Arc::clone(context.http.egress()), own.host.clone(), own.port()));
         if let Some((egress, host, port)) = &judged {
             let bare = host.trim_start_matches('[').trim_end_matches(']');
             if let Ok(ip) = bare.parse::<std::net::IpAddr>() {

@@ -258,7 +258,12 @@ async fn start_is_idempotent_and_stop_and_restart_destructive() {
         value["action"] = json!(action);
         let config = parse(value).unwrap();
         assert_eq!(config.effect(), effect, "{action}");
-        let reaction = config.build(&ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests()).unwrap()).unwrap();
+        let reaction = config
+            .build(
+                &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests())
+                    .unwrap(),
+            )
+            .unwrap();
         assert_eq!((reaction.kind(), reaction.effect()), ("linux-manage-services", effect));
     }
     let info = reaction_types().into_iter().find(|t| t.name == "linux-manage-services").unwrap();

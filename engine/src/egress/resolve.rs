@@ -110,8 +110,7 @@ mod tests {
 
     #[tokio::test]
     async fn ip_literals_are_checked_without_a_lookup() {
-        let error =
-            resolve_allowed(&Egress::default(), "[fd00:ec2::254]", 80).await.unwrap_err();
+        let error = resolve_allowed(&Egress::default(), "[fd00:ec2::254]", 80).await.unwrap_err();
         assert_eq!(
             error.to_string(),
             "fd00:ec2::254: egress to [fd00:ec2::254]:80 is denied by built-in deny \

@@ -288,10 +288,10 @@ impl Egress {
     pub fn decide(&self, addr: IpAddr, port: u16) -> Decision {
         let judged = canonical(addr);
         let target = SocketAddr::new(addr, port);
-        if !self.allow_node_ports {
-            if let Some(rule) = self.node_rule(judged, port) {
-                return Decision::Denied(Denied { addr: target, rule });
-            }
+        if !self.allow_node_ports
+            && let Some(rule) = self.node_rule(judged, port)
+        {
+            return Decision::Denied(Denied { addr: target, rule });
         }
         let winner = self
             .rules

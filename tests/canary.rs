@@ -163,7 +163,10 @@ fn spec(value: Value) -> cloudroutes_engine::PluginSpec {
 async fn no_parsed_config_or_built_runnable_prints_a_secret() {
     let mut canaries = Canaries::new();
     let closed = free_port();
-    let reaction_context = cloudroutes_reactions::ReactionContext::new().expect("context");
+    let reaction_context = cloudroutes_reactions::ReactionContext::new(
+        cloudroutes_engine::egress::Egress::loopback_for_tests(),
+    )
+    .expect("context");
     for info in
         cloudroutes_reactions::reaction_types().iter().filter(|t| !t.secret_fields.is_empty())
     {
@@ -184,7 +187,10 @@ async fn no_parsed_config_or_built_runnable_prints_a_secret() {
             &format!("{built:?}"),
         );
     }
-    let check_context = cloudroutes_checks::CheckContext::new().expect("context");
+    let check_context = cloudroutes_checks::CheckContext::new(
+        cloudroutes_engine::egress::Egress::loopback_for_tests(),
+    )
+    .expect("context");
     for info in cloudroutes_checks::check_types().iter().filter(|t| !t.secret_fields.is_empty()) {
         let check = examples::check(info.name, &mut canaries, closed)
             .unwrap_or_else(|| panic!("no example for check type {}", info.name));

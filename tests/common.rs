@@ -300,6 +300,8 @@ impl Node {
             }
         }
         command.env("CLOUDROUTES_LOG", "info").env("NO_COLOR", "1");
+        // Every test target listens on loopback; the node's own ports stay denied anyway.
+        command.env("CLOUDROUTES_EGRESS_ALLOW", "127.0.0.0/8,::1");
         if self.env_token {
             command.env("CLOUDROUTES_ADMIN_TOKEN", &self.token);
         }

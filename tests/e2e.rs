@@ -10,6 +10,7 @@ mod common;
 mod ctl;
 mod ctl_apply;
 mod dashboard;
+mod egress;
 mod gating;
 mod intake;
 mod persistence;

@@ -28,6 +28,7 @@ use crate::supervisor::SupervisorMsg;
 mod claims;
 mod cluster;
 mod cluster_view;
+mod egress;
 mod intake;
 mod keys;
 mod monitors;
@@ -149,14 +150,15 @@ impl Node {
         if exec.enabled {
             info!(allow = ?exec.allow, user = ?exec.user, "execute-shell-command may run programs");
         }
-        let check_context = CheckContext::new()
+        let egress = egress::policy(&config).await?;
+        let check_context = CheckContext::new(egress.clone())
             .map_err(|e| NodeError::Unavailable(format!("http client: {e}")))?
             .with_exec(exec);
         let smtp = smtp_relay(&config);
         if let Some(relay) = &smtp {
             relay.validate("smtp").map_err(|e| NodeError::Unavailable(format!("[smtp]: {e}")))?;
         }
-        let reaction_context = ReactionContext::new()
+        let reaction_context = ReactionContext::new(egress)
             .map_err(|e| NodeError::Unavailable(format!("http client: {e}")))?
             .with_notes(Arc::new(crate::notes::StoreNotes::new(Arc::clone(&store))))
             .with_smtp(smtp);

@@ -177,7 +177,10 @@ fn webhook_draft(reactions: Vec<cloudroutes_engine::ReactionId>) -> MonitorDraft
 async fn a_recovery_reaction_attached_after_the_recovery_does_not_fire_for_it() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(&dir.path().join("db"), 100).unwrap());
-    let node = Node::start(NodeConfig::default(), "n1".into(), store.clone()).await.unwrap();
+    // The reaction below calls loopback, which the egress policy denies unless allowed.
+    let mut config = NodeConfig::default();
+    config.egress.allow = vec!["127.0.0.0/8".into()];
+    let node = Node::start(config, "n1".into(), store.clone()).await.unwrap();
     let id = node.create_monitor(webhook_draft(vec![])).await.unwrap().monitor.id;
     let observe =
         async |outcome: CheckOutcome| node.observe(&id, outcome, Method::Webhook).await.unwrap();

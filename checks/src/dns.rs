@@ -14,9 +14,11 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
 };
@@ -251,8 +253,18 @@ impl CheckType for Config {
         Ok(())
     }
 
-    fn build(&self, _context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
-        Ok(Some(Box::new(DnsCheck::new(self)?)))
+    fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
+        let check = DnsCheck::new(self)?.with_egress(&context.egress);
+        if let Some(resolver) = check.resolver {
+            let host = resolver.ip().to_string();
+            crate::egress::refuse_denied_literal(
+                &context.egress,
+                "resolver",
+                &host,
+                resolver.port(),
+            )?;
+        }
+        Ok(Some(Box::new(check)))
     }
 }
 
@@ -312,6 +324,7 @@ impl Config {
 /// A runnable `dns` check.
 #[derive(Debug)]
 pub struct DnsCheck {
+    egress: Arc<Egress>,
     /// The name as configured, for reasons.
     shown_name: String,
     name: Name,
@@ -326,6 +339,14 @@ pub struct DnsCheck {
 }
 
 impl DnsCheck {
+    /// Returns the check connecting only where `egress` allows (a check built with `new`
+    /// has the built-in policy: no private, loopback or metadata addresses).
+    #[must_use]
+    pub fn with_egress(mut self, egress: &Arc<Egress>) -> Self {
+        self.egress = Arc::clone(egress);
+        self
+    }
+
     /// Validates `config` and builds the check; contacts nobody yet.
     ///
     /// # Errors
@@ -333,6 +354,7 @@ impl DnsCheck {
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
         let Parsed { name, resolver, expected, timeout } = config.parsed()?;
         Ok(Self {
+            egress: Arc::new(Egress::default()),
             shown_name: config.name.trim_end_matches('.').to_owned(),
             name,
             record_type: config.record_type,
@@ -347,7 +369,12 @@ impl DnsCheck {
 
     /// Returns the servers to ask: `resolver`, or those `/etc/resolv.conf` lists.
     async fn servers(&self) -> Result<Vec<SocketAddr>, CheckOutcome> {
+        // Only a resolver the monitor names is judged: the node's own (resolv.conf) is the
+        // operator's choice, like the resolver every other check uses.
         if let Some(resolver) = self.resolver {
+            if let Err(denied) = self.egress.check(resolver.ip(), resolver.port()) {
+                return Err(CheckOutcome::Failed { reason: format!("resolver: {denied}") });
+            }
             return Ok(vec![resolver]);
         }
         let path = self.resolv_conf.display();

@@ -97,7 +97,7 @@ fn check(fields: serde_json::Value) -> DnsCheck {
     let mut value = json!({"type": "dns"});
     value.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
     let Ok(CheckConfig::Dns(config)) = parse(value.clone()) else { panic!("{value}") };
-    DnsCheck::new(&config).unwrap()
+    DnsCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback())
 }
 
 /// Runs a check of `name` (`record_type`, more `fields`) against `server`.
@@ -390,7 +390,7 @@ fn accepts_every_resolver_form_and_name_and_defaults_to_a_records() {
         (config.record_type, &config.resolver, config.match_mode),
         (RecordKind::A, &None, None)
     );
-    let check = DnsCheck::new(&config).unwrap();
+    let check = DnsCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback());
     assert_eq!((check.kind(), check.timeout()), ("dns", Duration::from_secs(5)));
     assert_eq!(
         (check.match_mode, check.resolv_conf.as_path()),
@@ -413,7 +413,14 @@ fn accepts_every_resolver_form_and_name_and_defaults_to_a_records() {
         let Ok(CheckConfig::Dns(config)) = parse(json!({"type": "dns", "name": name})) else {
             panic!("{name} is a valid name");
         };
-        assert_eq!(DnsCheck::new(&config).unwrap().name.to_ascii(), asked);
+        assert_eq!(
+            DnsCheck::new(&config)
+                .unwrap()
+                .with_egress(&crate::test_support::loopback())
+                .name
+                .to_ascii(),
+            asked
+        );
     }
     for kind in ["NS", "ns", "Txt", "cname", "aaaa"] {
         let value = json!({"type": "dns", "name": "example.com", "record_type": kind});

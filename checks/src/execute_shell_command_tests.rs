@@ -1,5 +1,7 @@
 use std::time::Instant;
 
+use cloudroutes_engine::egress::Egress;
+
 use cloudroutes_engine::config::ExecSection;
 use serde_json::json;
 
@@ -81,7 +83,8 @@ async fn dies_soon(pid: u32) -> bool {
 fn a_node_with_exec_disabled_refuses_to_build() {
     let config = parse(json!({"type": "execute-shell-command", "command": "/usr/bin/printf"}));
     let config = config.expect("the shape is valid on any node");
-    let error = config.build(&CheckContext::new().unwrap()).unwrap_err();
+    let error =
+        config.build(&CheckContext::new(Egress::loopback_for_tests()).unwrap()).unwrap_err();
     assert_eq!(error.field, "command", "{error}");
     assert!(error.message.contains("checks.exec.enabled = true"), "{error}");
     assert_eq!(error.message, error.message.to_lowercase());
@@ -89,7 +92,9 @@ fn a_node_with_exec_disabled_refuses_to_build() {
 
 #[test]
 fn a_program_off_the_allow_list_is_refused() {
-    let context = CheckContext::new().unwrap().with_exec(policy(&["/usr/bin/printf"]));
+    let context = CheckContext::new(Egress::loopback_for_tests())
+        .unwrap()
+        .with_exec(policy(&["/usr/bin/printf"]));
     let spec = json!({"type": "execute-shell-command", "command": "/usr/bin/env"});
     let error = parse(spec).unwrap().build(&context).unwrap_err();
     assert_eq!(error.field, "command", "{error}");
@@ -308,7 +313,8 @@ async fn the_registry_parses_defaults_builds_and_runs_it() {
         panic!("expected an execute-shell-command config");
     };
     assert_eq!((config.expect_exit.as_slice(), config.timeout_ms), ([0].as_slice(), 5000));
-    let context = CheckContext::new().unwrap().with_exec(policy(&[printf]));
+    let context =
+        CheckContext::new(Egress::loopback_for_tests()).unwrap().with_exec(policy(&[printf]));
     let built = CheckConfig::ExecuteShellCommand(config).build(&context).unwrap().unwrap();
     assert_eq!((built.kind(), built.timeout()), ("execute-shell-command", Duration::from_secs(5)));
     let outcome = built.run().await;

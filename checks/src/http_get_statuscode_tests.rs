@@ -1,5 +1,7 @@
 use std::time::Instant;
 
+use cloudroutes_engine::egress::Egress;
+
 use serde_json::json;
 
 use super::*;
@@ -22,7 +24,10 @@ fn config(url: &str) -> Config {
 }
 
 async fn run(config: Config) -> CheckOutcome {
-    HttpGetStatuscodeCheck::new(&config, &CheckContext::new().unwrap()).unwrap().run().await
+    HttpGetStatuscodeCheck::new(&config, &CheckContext::new(Egress::loopback_for_tests()).unwrap())
+        .unwrap()
+        .run()
+        .await
 }
 
 fn expect_json(path: &str, value: serde_json::Value) -> Option<ExpectJson> {
@@ -31,7 +36,8 @@ fn expect_json(path: &str, value: serde_json::Value) -> Option<ExpectJson> {
 
 fn check(url: String, codes: &[u16], timeout_ms: u64) -> HttpGetStatuscodeCheck {
     let config = Config { url, codes: codes.to_vec(), timeout_ms, ..config("") };
-    HttpGetStatuscodeCheck::new(&config, &CheckContext::new().unwrap()).unwrap()
+    HttpGetStatuscodeCheck::new(&config, &CheckContext::new(Egress::loopback_for_tests()).unwrap())
+        .unwrap()
 }
 
 fn parse(value: serde_json::Value) -> Result<CheckConfig, ConfigError> {

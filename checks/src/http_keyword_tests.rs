@@ -1,5 +1,7 @@
 use std::time::Instant;
 
+use cloudroutes_engine::egress::Egress;
+
 use serde_json::json;
 
 use super::*;
@@ -24,7 +26,10 @@ fn config(url: String, keyword: &str) -> Config {
 }
 
 async fn run(config: Config) -> CheckOutcome {
-    HttpKeywordCheck::new(&config, &CheckContext::new().unwrap()).unwrap().run().await
+    HttpKeywordCheck::new(&config, &CheckContext::new(Egress::loopback_for_tests()).unwrap())
+        .unwrap()
+        .run()
+        .await
 }
 
 fn parse(value: serde_json::Value) -> Result<CheckConfig, ConfigError> {
@@ -186,12 +191,17 @@ fn rejects_invalid_fields_naming_them() {
 fn a_bad_regex_is_reported_on_one_line() {
     let mut bad = config("http://x/".into(), "(unclosed");
     bad.regex = true;
-    let error = HttpKeywordCheck::new(&bad, &CheckContext::new().unwrap()).unwrap_err();
+    let error =
+        HttpKeywordCheck::new(&bad, &CheckContext::new(Egress::loopback_for_tests()).unwrap())
+            .unwrap_err();
     assert_eq!(error.field, "keyword");
     assert_eq!(error.message, "invalid regex: unclosed group");
     // The same text is fine as a literal keyword.
     bad.regex = false;
-    assert!(HttpKeywordCheck::new(&bad, &CheckContext::new().unwrap()).is_ok());
+    assert!(
+        HttpKeywordCheck::new(&bad, &CheckContext::new(Egress::loopback_for_tests()).unwrap())
+            .is_ok()
+    );
 }
 
 #[test]

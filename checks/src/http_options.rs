@@ -14,9 +14,11 @@ use std::error::Error;
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use reqwest::Method;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use schemars::JsonSchema;
@@ -235,6 +237,7 @@ impl fmt::Debug for Payload {
 #[derive(Debug)]
 pub(crate) struct HttpRequest {
     client: reqwest::Client,
+    egress: Arc<Egress>,
     method: Method,
     url: Url,
     host: Option<HeaderValue>,
@@ -296,8 +299,10 @@ impl HttpRequest {
         context: &CheckContext,
     ) -> Result<Self, ConfigError> {
         let client = if options.verify_tls { &context.http } else { &context.http_unverified };
+        crate::egress::refuse_denied_url(&context.egress, "url", &url)?;
         Ok(Self {
             client: client.clone(),
+            egress: Arc::clone(&context.egress),
             method,
             url,
             host: options.host.map(host_header_value).transpose()?,
@@ -348,6 +353,8 @@ impl HttpRequest {
         let mut redirects = 0;
         loop {
             let target = host_and_port(&url);
+            // Every hop is judged on its own host and port before anything is sent to it.
+            crate::egress::check_url(&self.egress, &url).await?;
             let remaining = self.timeout.saturating_sub(started.elapsed());
             let request = self.client.request(method.clone(), url.clone()).timeout(remaining);
             let mut headers = self.headers.clone();

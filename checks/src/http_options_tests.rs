@@ -29,7 +29,10 @@ fn headers(pairs: &[(&str, &str)]) -> CustomHeaders {
 }
 
 async fn run(config: Config) -> CheckOutcome {
-    HttpGetStatuscodeCheck::new(&config, &CheckContext::new().unwrap()).unwrap().run().await
+    HttpGetStatuscodeCheck::new(&config, &CheckContext::new(Egress::loopback_for_tests()).unwrap())
+        .unwrap()
+        .run()
+        .await
 }
 
 fn healthy_200() -> CheckOutcome {
@@ -174,7 +177,7 @@ async fn one_timeout_covers_every_hop() {
 #[tokio::test]
 async fn a_self_signed_certificate_fails_unless_verify_tls_is_false() {
     let mut server = serve_tls(|_| reply(200, &[], "ok")).await;
-    let context = CheckContext::new().unwrap();
+    let context = CheckContext::new(Egress::loopback_for_tests()).unwrap();
     let verified = HttpGetStatuscodeCheck::new(&config(&server.url("/")), &context).unwrap();
     let CheckOutcome::Failed { reason } = verified.run().await else { panic!("expected failed") };
     let prefix = format!("tls certificate of {} refused: invalid peer certificate", server.addr);
@@ -261,7 +264,11 @@ fn debug_output_never_shows_header_values() {
         headers: headers(&[("Authorization", "Bearer s3cret-token")]),
         ..config("http://127.0.0.1/")
     };
-    let check = HttpGetStatuscodeCheck::new(&secret, &CheckContext::new().unwrap()).unwrap();
+    let check = HttpGetStatuscodeCheck::new(
+        &secret,
+        &CheckContext::new(Egress::loopback_for_tests()).unwrap(),
+    )
+    .unwrap();
     for debug in [format!("{secret:?}"), format!("{check:?}")] {
         assert!(!debug.contains("s3cret"), "{debug}");
         assert!(debug.to_lowercase().contains("authorization"), "{debug}");

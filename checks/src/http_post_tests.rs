@@ -1,5 +1,7 @@
 use std::time::Instant;
 
+use cloudroutes_engine::egress::Egress;
+
 use serde_json::json;
 
 use super::*;
@@ -24,7 +26,10 @@ fn config(url: &str, body: &str) -> Config {
 }
 
 async fn run(config: Config) -> CheckOutcome {
-    HttpPostCheck::new(&config, &CheckContext::new().unwrap()).unwrap().run().await
+    HttpPostCheck::new(&config, &CheckContext::new(Egress::loopback_for_tests()).unwrap())
+        .unwrap()
+        .run()
+        .await
 }
 
 fn parse(value: serde_json::Value) -> Result<CheckConfig, ConfigError> {
@@ -168,7 +173,9 @@ fn defaults_post_json_expecting_a_2xx() {
     assert_eq!(config.timeout_ms, 5000);
     assert!(!config.follow_redirects);
     assert!(config.verify_tls);
-    let check = HttpPostCheck::new(&config, &CheckContext::new().unwrap()).unwrap();
+    let check =
+        HttpPostCheck::new(&config, &CheckContext::new(Egress::loopback_for_tests()).unwrap())
+            .unwrap();
     assert_eq!(check.kind(), "http-post");
     assert_eq!(check.timeout(), Duration::from_secs(5));
 }
@@ -230,7 +237,9 @@ fn rejects_invalid_fields_naming_them() {
 #[test]
 fn debug_output_never_shows_the_body() {
     let secret = config("http://127.0.0.1/", r#"{"password": "hunter2"}"#);
-    let check = HttpPostCheck::new(&secret, &CheckContext::new().unwrap()).unwrap();
+    let check =
+        HttpPostCheck::new(&secret, &CheckContext::new(Egress::loopback_for_tests()).unwrap())
+            .unwrap();
     for debug in [format!("{secret:?}"), format!("{check:?}")] {
         assert!(!debug.contains("hunter2"), "{debug}");
         assert!(debug.contains("23 bytes"), "{debug}");

@@ -4,8 +4,9 @@
 //! - [`CheckConfig`]: the registry, one serde variant per type name (the original product's
 //!   kebab-case names); [`CheckConfig::parse`] validates a monitor's `check` object and
 //!   [`CheckConfig::build`] turns it into a runnable check.
-//! - [`CheckContext`]: what checks share on a node (one pooled HTTP client, and the node's
-//!   [`execute_shell_command::ExecPolicy`]).
+//! - [`CheckContext`]: what checks share on a node (one pooled HTTP client, the node's
+//!   [`execute_shell_command::ExecPolicy`] and its egress policy, which every connection of
+//!   every check goes through).
 //! - [`CheckType`]: what one type's config implements; the `registry!` table lists them all.
 //! - One file per type, named after it (`http-get-statuscode` lives in [`http_get_statuscode`]).
 //!
@@ -16,6 +17,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::{CheckOutcome, PluginSpec};
 use schemars::JsonSchema;
 
@@ -26,6 +28,7 @@ mod db_support;
 #[cfg(test)]
 mod db_test_servers;
 pub mod dns;
+mod egress;
 pub mod error;
 pub mod execute_shell_command;
 pub mod grafana_webhook;
@@ -99,24 +102,30 @@ pub struct CheckContext {
     pub http_unverified: reqwest::Client,
     /// Which programs `execute-shell-command` may run on this node (none by default).
     pub exec: Arc<execute_shell_command::ExecPolicy>,
+    /// Which addresses checks may connect to: every check resolves and connects through it.
+    pub egress: Arc<Egress>,
 }
 
 impl CheckContext {
-    /// Builds the shared context; running programs is disabled until [`CheckContext::with_exec`].
+    /// Builds the shared context under the egress policy `egress` (the HTTP clients resolve
+    /// through it); running programs is disabled until [`CheckContext::with_exec`].
     ///
     /// # Errors
     /// Fails when the TLS backend cannot be initialised.
-    pub fn new() -> Result<Self, reqwest::Error> {
+    pub fn new(egress: Egress) -> Result<Self, reqwest::Error> {
+        let egress = Arc::new(egress);
         let builder = || {
             reqwest::Client::builder()
                 .user_agent(concat!("CloudRoutes/", env!("CARGO_PKG_VERSION")))
                 .redirect(reqwest::redirect::Policy::none())
                 .pool_idle_timeout(Duration::from_secs(90))
+                .dns_resolver(egress::GuardedResolver::new(Arc::clone(&egress)))
         };
         Ok(Self {
             http: builder().build()?,
             http_unverified: builder().tls_danger_accept_invalid_certs(true).build()?,
             exec: Arc::new(execute_shell_command::ExecPolicy::disabled()),
+            egress,
         })
     }
 
@@ -382,7 +391,7 @@ mod tests {
 
     #[test]
     fn every_type_parses_builds_and_reports_its_kind() {
-        let context = CheckContext::new().unwrap();
+        let context = CheckContext::new(Egress::loopback_for_tests()).unwrap();
         let specs = [
             json!({"type": "http-get-statuscode", "url": "http://127.0.0.1/"}),
             json!({"type": "http-keyword", "url": "http://127.0.0.1/", "keyword": "OK"}),

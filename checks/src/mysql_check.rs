@@ -10,9 +10,11 @@
 //! connection is plain TCP). The password never appears in `Debug` output or in reasons.
 
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::secret::Secret;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, DriverError, OptsBuilder};
@@ -127,8 +129,9 @@ impl CheckType for Config {
         Ok(())
     }
 
-    fn build(&self, _context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
-        Ok(Some(Box::new(MysqlCheck::new(self)?)))
+    fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
+        crate::egress::refuse_denied_literal(&context.egress, "host", &self.host, self.port)?;
+        Ok(Some(Box::new(MysqlCheck::new(self)?.with_egress(&context.egress))))
     }
 }
 
@@ -168,6 +171,7 @@ impl StatusRule {
 /// A runnable `mysql` check.
 #[derive(Debug)]
 pub struct MysqlCheck {
+    egress: Arc<Egress>,
     host: String,
     port: u16,
     target: String,
@@ -180,6 +184,14 @@ pub struct MysqlCheck {
 }
 
 impl MysqlCheck {
+    /// Returns the check connecting only where `egress` allows (a check built with `new`
+    /// has the built-in policy: no private, loopback or metadata addresses).
+    #[must_use]
+    pub fn with_egress(mut self, egress: &Arc<Egress>) -> Self {
+        self.egress = Arc::clone(egress);
+        self
+    }
+
     /// Validates `config` and builds the check; connects to nothing yet.
     ///
     /// # Errors
@@ -193,6 +205,7 @@ impl MysqlCheck {
             max: config.max,
         });
         Ok(Self {
+            egress: Arc::new(Egress::default()),
             target: host_port(&host, config.port),
             host,
             port: config.port,
@@ -207,8 +220,16 @@ impl MysqlCheck {
 
     /// Logs in, runs the queries, logs out.
     async fn probe(&self, started: Instant) -> CheckOutcome {
+        // Resolved once and checked; the client connects to that address, not to the name.
+        let addrs = match crate::egress::allowed_addrs(&self.egress, &self.host, self.port).await {
+            Ok(addrs) => addrs,
+            Err(outcome) => return outcome,
+        };
+        let Some(addr) = addrs.first() else {
+            return CheckOutcome::Failed { reason: format!("{} has no address", self.host) };
+        };
         let opts = OptsBuilder::default()
-            .ip_or_hostname(self.host.as_str())
+            .ip_or_hostname(addr.ip().to_string())
             .tcp_port(self.port)
             .user(Some(self.user.as_str()))
             .pass(self.password.as_ref().map(Secret::expose))

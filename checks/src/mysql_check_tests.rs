@@ -22,7 +22,9 @@ fn with(mut value: serde_json::Value, changes: serde_json::Value) -> serde_json:
 
 fn build(value: serde_json::Value) -> MysqlCheck {
     match parse(value.clone()) {
-        Ok(CheckConfig::Mysql(config)) => MysqlCheck::new(&config).unwrap(),
+        Ok(CheckConfig::Mysql(config)) => {
+            MysqlCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback())
+        }
         other => panic!("{value}: {other:?}"),
     }
 }
@@ -178,7 +180,7 @@ fn defaults_debug_and_targets() {
     let Ok(CheckConfig::Mysql(config)) = parse(value) else { panic!() };
     assert_eq!((config.port, config.timeout_ms), (3306, 5000));
     assert_eq!(config.database, None);
-    let check = MysqlCheck::new(&config).unwrap();
+    let check = MysqlCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback());
     assert_eq!(check.target, "[::1]:3306");
     assert_eq!(check.kind(), "mysql");
     let shown = format!("{config:?} {check:?}");

@@ -14,10 +14,12 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
@@ -140,14 +142,16 @@ impl CheckType for Config {
         Ok(())
     }
 
-    fn build(&self, _context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
-        Ok(Some(Box::new(PingCheck::new(self)?)))
+    fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
+        crate::egress::refuse_denied_literal(&context.egress, "host", &self.host, 0)?;
+        Ok(Some(Box::new(PingCheck::new(self)?.with_egress(&context.egress))))
     }
 }
 
 /// A runnable `ping` check.
 #[derive(Debug)]
 pub struct PingCheck {
+    egress: Arc<Egress>,
     host: String,
     count: u16,
     interval: Duration,
@@ -158,6 +162,14 @@ pub struct PingCheck {
 }
 
 impl PingCheck {
+    /// Returns the check connecting only where `egress` allows (a check built with `new`
+    /// has the built-in policy: no private, loopback or metadata addresses).
+    #[must_use]
+    pub fn with_egress(mut self, egress: &Arc<Egress>) -> Self {
+        self.egress = Arc::clone(egress);
+        self
+    }
+
     /// Validates `config` and builds the check; resolves nothing yet.
     ///
     /// # Errors
@@ -165,6 +177,7 @@ impl PingCheck {
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
+            egress: Arc::new(Egress::default()),
             host: config.host.trim_start_matches('[').trim_end_matches(']').to_owned(),
             count: config.count,
             interval: Duration::from_millis(config.interval_ms),
@@ -178,14 +191,14 @@ impl PingCheck {
     /// Resolves the host (a literal address needs no lookup) to the first address it has.
     async fn resolve(&self, deadline: Instant) -> Result<SocketAddr, CheckOutcome> {
         let host = self.host.as_str();
-        // tokio resolves names on its blocking pool, so a slow resolver never stalls the runtime.
-        let lookup = tokio::time::timeout_at(deadline, tokio::net::lookup_host((host, 0))).await;
+        // Resolved once on tokio's blocking pool and checked: the echo goes to that address.
+        let lookup = crate::egress::allowed_addrs(&self.egress, host, 0);
         let failed = |reason: String| CheckOutcome::Failed { reason };
-        match lookup {
-            Ok(Ok(mut addrs)) => {
-                addrs.next().ok_or_else(|| failed(format!("{host} has no address")))
+        match tokio::time::timeout_at(deadline, lookup).await {
+            Ok(Ok(addrs)) => {
+                addrs.into_iter().next().ok_or_else(|| failed(format!("{host} has no address")))
             }
-            Ok(Err(error)) => Err(failed(format!("could not resolve {host}: {error}"))),
+            Ok(Err(outcome)) => Err(outcome),
             Err(_) => {
                 Err(failed(format!("could not resolve {host} within {} ms", self.timeout_ms)))
             }

@@ -22,7 +22,7 @@ fn check(host: &str, count: u16, max_loss_percent: u8, timeout_ms: u64) -> PingC
         max_rtt_ms: None,
         timeout_ms,
     };
-    PingCheck::new(&config).unwrap()
+    PingCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback())
 }
 
 fn parse(value: serde_json::Value) -> Result<CheckConfig, ConfigError> {
@@ -244,7 +244,7 @@ fn defaults_are_three_echoes_200_ms_apart_without_loss() {
     };
     assert_eq!((config.count, config.interval_ms, config.max_loss_percent), (3, 200, 0));
     assert_eq!((config.max_rtt_ms, config.timeout_ms), (None, 5000));
-    let check = PingCheck::new(&config).unwrap();
+    let check = PingCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback());
     assert_eq!((check.kind(), check.timeout()), ("ping", Duration::from_secs(5)));
 }
 
@@ -379,7 +379,7 @@ fn check_with_max_rtt(max_rtt_ms: u64) -> PingCheck {
         max_rtt_ms: Some(max_rtt_ms),
         timeout_ms: 2000,
     };
-    PingCheck::new(&config).unwrap()
+    PingCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback())
 }
 
 #[test]

@@ -10,9 +10,11 @@
 
 use std::error::Error;
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::secret::Secret;
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -120,14 +122,16 @@ impl CheckType for Config {
         Ok(())
     }
 
-    fn build(&self, _context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
-        Ok(Some(Box::new(PostgresCheck::new(self)?)))
+    fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
+        crate::egress::refuse_denied_literal(&context.egress, "host", &self.host, self.port)?;
+        Ok(Some(Box::new(PostgresCheck::new(self)?.with_egress(&context.egress))))
     }
 }
 
 /// A runnable `postgres` check.
 #[derive(Debug)]
 pub struct PostgresCheck {
+    egress: Arc<Egress>,
     host: String,
     port: u16,
     target: String,
@@ -140,6 +144,14 @@ pub struct PostgresCheck {
 }
 
 impl PostgresCheck {
+    /// Returns the check connecting only where `egress` allows (a check built with `new`
+    /// has the built-in policy: no private, loopback or metadata addresses).
+    #[must_use]
+    pub fn with_egress(mut self, egress: &Arc<Egress>) -> Self {
+        self.egress = Arc::clone(egress);
+        self
+    }
+
     /// Validates `config` and builds the check; connects to nothing yet.
     ///
     /// # Errors
@@ -148,6 +160,7 @@ impl PostgresCheck {
         config.validate()?;
         let host = config.host.trim_start_matches('[').trim_end_matches(']').to_owned();
         Ok(Self {
+            egress: Arc::new(Egress::default()),
             target: host_port(&host, config.port),
             host,
             port: config.port,
@@ -173,7 +186,13 @@ impl PostgresCheck {
         if let Some(password) = &self.password {
             config.password(password.expose());
         }
-        let (client, connection) = match config.connect(NoTls).await {
+        // Resolved once and checked; the client talks over the socket opened to that address.
+        let connect = crate::egress::connect_tcp(&self.egress, &self.host, self.port, &self.target);
+        let stream = match connect.await {
+            Ok(stream) => stream,
+            Err(outcome) => return outcome,
+        };
+        let (client, connection) = match config.connect_raw(stream, NoTls).await {
             Ok(pair) => pair,
             Err(error) => return self.error_outcome(&error, "could not log in to"),
         };

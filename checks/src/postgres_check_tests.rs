@@ -19,7 +19,9 @@ fn check(server: &PostgresServer, fields: serde_json::Value) -> PostgresCheck {
         value[key] = field.clone();
     }
     match parse(value.clone()) {
-        Ok(CheckConfig::Postgres(config)) => PostgresCheck::new(&config).unwrap(),
+        Ok(CheckConfig::Postgres(config)) => {
+            PostgresCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback())
+        }
         other => panic!("{value}: {other:?}"),
     }
 }
@@ -108,7 +110,7 @@ fn fields(host: &str, port: u16, timeout_ms: u64) -> serde_json::Value {
 
 fn build(value: serde_json::Value) -> PostgresCheck {
     let Ok(CheckConfig::Postgres(config)) = parse(value.clone()) else { panic!("{value}") };
-    PostgresCheck::new(&config).unwrap()
+    PostgresCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback())
 }
 
 #[tokio::test]
@@ -168,7 +170,7 @@ fn defaults_debug_and_targets() {
         "database": "app"});
     let Ok(CheckConfig::Postgres(config)) = parse(value) else { panic!() };
     assert_eq!((config.port, config.query.as_str(), config.timeout_ms), (5432, "SELECT 1", 5000));
-    let check = PostgresCheck::new(&config).unwrap();
+    let check = PostgresCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback());
     assert_eq!(check.target, "[::1]:5432");
     assert_eq!(check.kind(), "postgres");
     let shown = format!("{config:?} {check:?}");

@@ -8,9 +8,11 @@
 //! and never appears in `Debug` output or in reasons.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::secret::Secret;
 use redis::aio::MultiplexedConnection;
 use redis::{
@@ -19,11 +21,10 @@ use redis::{
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
-use tokio::net::TcpStream;
 use url::Url;
 
 use crate::db_support::{host_port, probe_within, validate_host, validate_password};
-use crate::support::{default_timeout_ms, io_error_outcome, no_answer_within, validate_timeout_ms};
+use crate::support::{default_timeout_ms, no_answer_within, validate_timeout_ms};
 use crate::{Check, CheckContext, CheckType, ConfigError};
 
 /// Fields whose values are write-only through the API.
@@ -178,13 +179,16 @@ impl CheckType for Config {
         Ok(())
     }
 
-    fn build(&self, _context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
-        Ok(Some(Box::new(RedisCheck::new(self)?)))
+    fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
+        let check = RedisCheck::new(self)?.with_egress(&context.egress);
+        crate::egress::refuse_denied_literal(&context.egress, "url", &check.host, check.port)?;
+        Ok(Some(Box::new(check)))
     }
 }
 
 /// A runnable `redis` check.
 pub struct RedisCheck {
+    egress: Arc<Egress>,
     host: String,
     port: u16,
     target: String,
@@ -207,6 +211,14 @@ impl fmt::Debug for RedisCheck {
 }
 
 impl RedisCheck {
+    /// Returns the check connecting only where `egress` allows (a check built with `new`
+    /// has the built-in policy: no private, loopback or metadata addresses).
+    #[must_use]
+    pub fn with_egress(mut self, egress: &Arc<Egress>) -> Self {
+        self.egress = Arc::clone(egress);
+        self
+    }
+
     /// Validates `config` and builds the check; connects to nothing yet.
     ///
     /// # Errors
@@ -214,6 +226,7 @@ impl RedisCheck {
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
         let (host, port, settings) = config.connection()?;
         Ok(Self {
+            egress: Arc::new(Egress::default()),
             target: host_port(&host, port),
             host,
             port,
@@ -226,9 +239,10 @@ impl RedisCheck {
 
     /// Connects, authenticates, sends `PING` (and `INFO replication`), then closes.
     async fn probe(&self, started: Instant) -> CheckOutcome {
-        let stream = match TcpStream::connect((self.host.as_str(), self.port)).await {
+        let connect = crate::egress::connect_tcp(&self.egress, &self.host, self.port, &self.target);
+        let stream = match connect.await {
             Ok(stream) => stream,
-            Err(error) => return io_error_outcome(&error, &self.target),
+            Err(outcome) => return outcome,
         };
         // The run's own deadline bounds every command; the client's default 500 ms must not.
         let config = AsyncConnectionConfig::new().set_response_timeout(None);

@@ -15,7 +15,9 @@ fn check(value: serde_json::Value) -> RedisCheck {
     let mut value = value;
     value["type"] = json!("redis");
     match parse(value.clone()) {
-        Ok(CheckConfig::Redis(config)) => RedisCheck::new(&config).unwrap(),
+        Ok(CheckConfig::Redis(config)) => {
+            RedisCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback())
+        }
         other => panic!("{value}: {other:?}"),
     }
 }
@@ -184,7 +186,10 @@ fn rejects_invalid_fields_naming_them() {
 fn debug_output_never_shows_a_password() {
     let value = json!({"type": "redis", "url": "redis://cache", "password": "hunter2"});
     let Ok(CheckConfig::Redis(config)) = parse(value.clone()) else { panic!("{value}") };
-    let shown = format!("{config:?} {:?}", RedisCheck::new(&config).unwrap());
+    let shown = format!(
+        "{config:?} {:?}",
+        RedisCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback())
+    );
     assert!(!shown.contains("hunter2"), "{shown}");
     assert!(shown.contains("cache"), "{shown}");
     assert_eq!(format!("{:?}", RedisUrl::new("nonsense")), "RedisUrl(<not a url>)");

@@ -5,9 +5,11 @@
 //! still completes the handshake (see the `tls_probe` module) and is judged by its `notAfter`
 //! alone. Only the leaf certificate counts, not the rest of the chain.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -66,8 +68,8 @@ impl CheckType for Config {
         Ok(())
     }
 
-    fn build(&self, _context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
-        Ok(Some(Box::new(SslCertificateExpiryCheck::new(self)?)))
+    fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
+        Ok(Some(Box::new(SslCertificateExpiryCheck::new(self)?.with_egress(&context.egress)?)))
     }
 }
 
@@ -85,6 +87,16 @@ pub struct SslCertificateExpiryCheck {
 }
 
 impl SslCertificateExpiryCheck {
+    /// Returns the check connecting only where `egress` allows (a check built with `new`
+    /// has the built-in policy: no private, loopback or metadata addresses).
+    ///
+    /// # Errors
+    /// Names `host` when it is an IP literal `egress` denies.
+    pub fn with_egress(mut self, egress: &Arc<Egress>) -> Result<Self, ConfigError> {
+        self.target = self.target.with_egress(egress)?;
+        Ok(self)
+    }
+
     /// Validates `config` and builds the check; connects to nothing yet.
     ///
     /// # Errors
@@ -153,6 +165,8 @@ mod tests {
             days,
             timeout_ms: 2000,
         })
+        .unwrap()
+        .with_egress(&crate::test_support::loopback())
         .unwrap()
     }
 
@@ -246,7 +260,10 @@ mod tests {
             panic!("expected an ssl-certificate-expiry config");
         };
         assert_eq!((config.port, config.days, config.timeout_ms), (443, 14, 5000));
-        let check = SslCertificateExpiryCheck::new(&config).unwrap();
+        let check = SslCertificateExpiryCheck::new(&config)
+            .unwrap()
+            .with_egress(&crate::test_support::loopback())
+            .unwrap();
         assert_eq!(check.target.name, "example.com");
         assert_eq!(check.timeout(), Duration::from_secs(5));
         assert_eq!(check.kind(), "ssl-certificate-expiry");

@@ -6,9 +6,11 @@
 //! is inspected, not trusted (see the `tls_probe` module): its dates and issuer do not matter.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -72,8 +74,8 @@ impl CheckType for Config {
         Ok(())
     }
 
-    fn build(&self, _context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
-        Ok(Some(Box::new(SslCommonNameCheck::new(self)?)))
+    fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
+        Ok(Some(Box::new(SslCommonNameCheck::new(self)?.with_egress(&context.egress)?)))
     }
 }
 
@@ -91,6 +93,16 @@ pub struct SslCommonNameCheck {
 }
 
 impl SslCommonNameCheck {
+    /// Returns the check connecting only where `egress` allows (a check built with `new`
+    /// has the built-in policy: no private, loopback or metadata addresses).
+    ///
+    /// # Errors
+    /// Names `host` when it is an IP literal `egress` denies.
+    pub fn with_egress(mut self, egress: &Arc<Egress>) -> Result<Self, ConfigError> {
+        self.target = self.target.with_egress(egress)?;
+        Ok(self)
+    }
+
     /// Validates `config` and builds the check; connects to nothing yet.
     ///
     /// # Errors

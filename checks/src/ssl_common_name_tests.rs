@@ -15,6 +15,8 @@ fn check(port: u16, expected_name: &str) -> SslCommonNameCheck {
         timeout_ms: 2000,
     })
     .unwrap()
+    .with_egress(&crate::test_support::loopback())
+    .unwrap()
 }
 
 fn parse(value: serde_json::Value) -> Result<CheckConfig, ConfigError> {
@@ -95,12 +97,22 @@ async fn refused_silent_and_plain_text_targets_fail() {
         expected_name: "example.com".into(),
         timeout_ms: 200,
     };
-    let outcome = SslCommonNameCheck::new(&config).unwrap().run().await;
+    let outcome = SslCommonNameCheck::new(&config)
+        .unwrap()
+        .with_egress(&crate::test_support::loopback())
+        .unwrap()
+        .run()
+        .await;
     let reason = format!("no tls handshake with {addr} within 200 ms");
     assert_eq!(outcome, CheckOutcome::Failed { reason });
 
     config.port = serve_plain_text(b"SSH-2.0-OpenSSH_9.2\r\n").await;
-    let outcome = SslCommonNameCheck::new(&config).unwrap().run().await;
+    let outcome = SslCommonNameCheck::new(&config)
+        .unwrap()
+        .with_egress(&crate::test_support::loopback())
+        .unwrap()
+        .run()
+        .await;
     let CheckOutcome::Failed { reason } = outcome else { panic!("{outcome:?}") };
     assert!(reason.contains("does not speak tls"), "{reason}");
 }
@@ -170,7 +182,10 @@ fn defaults_port_443_and_server_name_host() {
         panic!("expected an ssl-common-name config");
     };
     assert_eq!((config.port, config.timeout_ms), (443, 5000));
-    let check = SslCommonNameCheck::new(&config).unwrap();
+    let check = SslCommonNameCheck::new(&config)
+        .unwrap()
+        .with_egress(&crate::test_support::loopback())
+        .unwrap();
     assert_eq!(
         (check.target.name.as_str(), check.target.target.as_str()),
         ("example.com", "example.com:443")

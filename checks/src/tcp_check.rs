@@ -5,9 +5,11 @@
 //! `send` is written after connecting and up to 64 KiB of the answer is read until `expect`
 //! appears. Name resolution, connecting and the exchange share the one `timeout_ms`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -81,8 +83,9 @@ impl CheckType for Config {
         Ok(())
     }
 
-    fn build(&self, _context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
-        Ok(Some(Box::new(TcpCheck::new(self)?)))
+    fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
+        crate::egress::refuse_denied_literal(&context.egress, "host", &self.host, self.port)?;
+        Ok(Some(Box::new(TcpCheck::new(self)?.with_egress(&context.egress))))
     }
 }
 
@@ -96,6 +99,7 @@ pub struct TcpCheck {
     expect: Option<Vec<u8>>,
     timeout: Duration,
     timeout_ms: u64,
+    egress: Arc<Egress>,
 }
 
 /// How reading the server's answer ended.
@@ -113,13 +117,15 @@ enum AnswerEnd {
 }
 
 impl TcpCheck {
-    /// Validates `config` and builds the check; resolves nothing yet.
+    /// Validates `config` and builds the check under the built-in egress policy (see
+    /// [`TcpCheck::with_egress`]); resolves nothing yet.
     ///
     /// # Errors
     /// Returns the first invalid field, as [`Config::validate`] does.
     pub fn new(config: &Config) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Self {
+            egress: Arc::new(Egress::default()),
             host: unbracketed_host(&config.host).to_owned(),
             port: config.port,
             target: socket_target(&config.host, config.port),
@@ -128,6 +134,13 @@ impl TcpCheck {
             timeout: validate_timeout_ms(config.timeout_ms)?,
             timeout_ms: config.timeout_ms,
         })
+    }
+
+    /// Returns the check connecting only where `egress` allows.
+    #[must_use]
+    pub fn with_egress(mut self, egress: &Arc<Egress>) -> Self {
+        self.egress = Arc::clone(egress);
+        self
     }
 
     /// Sends `send`, if any, then judges the answer against `expect`, if any.
@@ -220,8 +233,8 @@ impl Check for TcpCheck {
     async fn run(&self) -> CheckOutcome {
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + self.timeout;
-        // tokio resolves names on its blocking pool, so a slow resolver never stalls the runtime.
-        let connect = TcpStream::connect((self.host.as_str(), self.port));
+        // Resolved once on tokio's blocking pool, checked, then connected to that address.
+        let connect = crate::egress::connect_tcp(&self.egress, &self.host, self.port, &self.target);
         match tokio::time::timeout_at(deadline, connect).await {
             Ok(Ok(stream)) => {
                 let connected = format!("connected in {} ms", started.elapsed().as_millis());
@@ -231,7 +244,7 @@ impl Check for TcpCheck {
                 }
                 self.exchange(stream, deadline, connected).await
             }
-            Ok(Err(error)) => io_error_outcome(&error, &self.target),
+            Ok(Err(outcome)) => outcome,
             Err(_) => no_answer_within(self.timeout_ms),
         }
     }

@@ -10,14 +10,16 @@ fn config(host: &str, port: u16, timeout_ms: u64) -> Config {
 }
 
 fn check(host: &str, port: u16, timeout_ms: u64) -> TcpCheck {
-    TcpCheck::new(&config(host, port, timeout_ms)).unwrap()
+    TcpCheck::new(&config(host, port, timeout_ms))
+        .unwrap()
+        .with_egress(&crate::test_support::loopback())
 }
 
 fn banner_check(port: u16, send: Option<&str>, expect: Option<&str>, timeout_ms: u64) -> TcpCheck {
     let mut config = config("127.0.0.1", port, timeout_ms);
     config.send = send.map(str::to_owned);
     config.expect = expect.map(str::to_owned);
-    TcpCheck::new(&config).unwrap()
+    TcpCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback())
 }
 
 fn parse(value: serde_json::Value) -> Result<CheckConfig, ConfigError> {
@@ -239,7 +241,10 @@ fn timeout_defaults_to_5000_ms_and_the_exchange_to_none() {
     };
     assert_eq!(config.timeout_ms, 5000);
     assert_eq!((config.send.as_deref(), config.expect.as_deref()), (None, None));
-    assert_eq!(TcpCheck::new(&config).unwrap().timeout(), Duration::from_secs(5));
+    assert_eq!(
+        TcpCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback()).timeout(),
+        Duration::from_secs(5)
+    );
 }
 
 #[test]
@@ -248,7 +253,14 @@ fn json_escapes_reach_the_wire_as_bytes() {
     let Ok(CheckConfig::TcpCheck(config)) = parse(spec) else {
         panic!("expected a tcp-check config");
     };
-    assert_eq!(TcpCheck::new(&config).unwrap().send.as_deref(), Some(&b"PING\r\n"[..]));
+    assert_eq!(
+        TcpCheck::new(&config)
+            .unwrap()
+            .with_egress(&crate::test_support::loopback())
+            .send
+            .as_deref(),
+        Some(&b"PING\r\n"[..])
+    );
 }
 
 #[test]

@@ -1,9 +1,18 @@
 //! Loopback servers for the check tests: every one binds `127.0.0.1:0`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use cloudroutes_engine::egress::Egress;
 
 use tokio::net::TcpListener;
 use warp::Filter;
+
+/// Returns the egress policy of the check tests: the built-in one with loopback allowed, since
+/// every test server listens there.
+pub(crate) fn loopback() -> Arc<Egress> {
+    Arc::new(Egress::loopback_for_tests())
+}
 
 /// Serves every request with `status` and `body` until the test ends; returns the address.
 pub(crate) async fn serve_http(status: u16, body: Vec<u8>) -> SocketAddr {

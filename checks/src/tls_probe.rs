@@ -11,9 +11,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use time::OffsetDateTime;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::client::danger::{
     HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
@@ -37,6 +37,7 @@ pub(crate) fn default_tls_port() -> u16 {
 /// Where a TLS check connects and which name it asks for (SNI).
 #[derive(Debug)]
 pub(crate) struct TlsTarget {
+    egress: Arc<Egress>,
     host: String,
     port: u16,
     server_name: ServerName<'static>,
@@ -86,6 +87,7 @@ impl TlsTarget {
             )
         })?;
         Ok(Self {
+            egress: Arc::new(Egress::default()),
             host: unbracketed_host(host).to_owned(),
             port,
             server_name,
@@ -94,6 +96,17 @@ impl TlsTarget {
             timeout: validate_timeout_ms(timeout_ms)?,
             timeout_ms,
         })
+    }
+
+    /// Returns the target connecting only where `egress` allows (the built-in policy until
+    /// then), after refusing a host that is an IP literal `egress` denies.
+    ///
+    /// # Errors
+    /// Names `host` and the rule.
+    pub(crate) fn with_egress(mut self, egress: &Arc<Egress>) -> Result<Self, ConfigError> {
+        crate::egress::refuse_denied_literal(egress, "host", &self.host, self.port)?;
+        self.egress = Arc::clone(egress);
+        Ok(self)
     }
 
     /// Connects, completes a TLS handshake (accepting any certificate) and returns the server's
@@ -107,11 +120,11 @@ impl TlsTarget {
         let config = inspecting_client_config()
             .map_err(|reason| CheckOutcome::Unknown { reason: reason.clone() })?;
         let deadline = tokio::time::Instant::now() + self.timeout;
-        // tokio resolves names on its blocking pool, so a slow resolver never stalls the runtime.
-        let connect = TcpStream::connect((self.host.as_str(), self.port));
+        // Resolved once on tokio's blocking pool, checked, then connected to that address.
+        let connect = crate::egress::connect_tcp(&self.egress, &self.host, self.port, &self.target);
         let tcp = match tokio::time::timeout_at(deadline, connect).await {
             Ok(Ok(tcp)) => tcp,
-            Ok(Err(error)) => return Err(io_error_outcome(&error, &self.target)),
+            Ok(Err(outcome)) => return Err(outcome),
             Err(_) => return Err(no_answer_within(self.timeout_ms)),
         };
         let handshake = TlsConnector::from(config).connect(self.server_name.clone(), tcp);
@@ -273,7 +286,8 @@ mod tests {
     };
 
     fn target(port: u16, server_name: Option<&str>, timeout_ms: u64) -> TlsTarget {
-        TlsTarget::new("127.0.0.1", port, server_name, timeout_ms).unwrap()
+        let target = TlsTarget::new("127.0.0.1", port, server_name, timeout_ms).unwrap();
+        target.with_egress(&crate::test_support::loopback()).unwrap()
     }
 
     fn failed_reason(result: Result<LeafCertificate, CheckOutcome>) -> String {
@@ -299,6 +313,7 @@ mod tests {
         let spec = CertificateSpec::valid_for_days(&["example.com"], 90);
         let mut server = serve_tls(&spec).await;
         let probe = TlsTarget::new("localhost", server.port, None, 2000).unwrap();
+        let probe = probe.with_egress(&crate::test_support::loopback()).unwrap();
         probe.fetch_leaf_certificate().await.unwrap();
         assert_eq!(server.server_names.recv().await.unwrap().as_deref(), Some("localhost"));
         target(server.port, Some("api.example.com"), 2000).fetch_leaf_certificate().await.unwrap();

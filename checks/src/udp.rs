@@ -8,9 +8,11 @@
 
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cloudroutes_engine::CheckOutcome;
+use cloudroutes_engine::egress::Egress;
 use schemars::JsonSchema;
 use serde::Deserialize;
 use tokio::net::UdpSocket;
@@ -93,8 +95,9 @@ impl CheckType for Config {
         Ok(())
     }
 
-    fn build(&self, _context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
-        Ok(Some(Box::new(UdpCheck::new(self)?)))
+    fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
+        crate::egress::refuse_denied_literal(&context.egress, "host", &self.host, self.port)?;
+        Ok(Some(Box::new(UdpCheck::new(self)?.with_egress(&context.egress))))
     }
 }
 
@@ -166,6 +169,7 @@ fn quote_hex(bytes: &[u8]) -> String {
 /// A runnable `udp` check.
 #[derive(Debug)]
 pub struct UdpCheck {
+    egress: Arc<Egress>,
     host: String,
     port: u16,
     target: String,
@@ -176,6 +180,14 @@ pub struct UdpCheck {
 }
 
 impl UdpCheck {
+    /// Returns the check connecting only where `egress` allows (a check built with `new`
+    /// has the built-in policy: no private, loopback or metadata addresses).
+    #[must_use]
+    pub fn with_egress(mut self, egress: &Arc<Egress>) -> Self {
+        self.egress = Arc::clone(egress);
+        self
+    }
+
     /// Validates `config`, decodes its hex fields and builds the check; resolves nothing yet.
     ///
     /// # Errors
@@ -185,6 +197,7 @@ impl UdpCheck {
         let payload = one_of(("send", &config.send), ("send_hex", &config.send_hex))?
             .ok_or_else(|| ConfigError::invalid("send", "give the payload as send or send_hex"))?;
         Ok(Self {
+            egress: Arc::new(Egress::default()),
             host: unbracketed_host(&config.host).to_owned(),
             port: config.port,
             target: socket_target(&config.host, config.port),
@@ -199,13 +212,13 @@ impl UdpCheck {
     async fn exchange(&self, deadline: tokio::time::Instant) -> Result<Vec<u8>, CheckOutcome> {
         let no_reply =
             || CheckOutcome::Failed { reason: format!("no reply within {} ms", self.timeout_ms) };
-        // tokio resolves names on its blocking pool, so a slow resolver never stalls the runtime.
-        let lookup = tokio::net::lookup_host((self.host.as_str(), self.port));
+        // Resolved once on tokio's blocking pool, checked, then connected to that address.
+        let lookup = crate::egress::allowed_addrs(&self.egress, &self.host, self.port);
         let addr = match tokio::time::timeout_at(deadline, lookup).await {
-            Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| CheckOutcome::Failed {
+            Ok(Ok(addrs)) => addrs.into_iter().next().ok_or_else(|| CheckOutcome::Failed {
                 reason: format!("{} resolves to no address", self.target),
             })?,
-            Ok(Err(error)) => return Err(io_error_outcome(&error, &self.target)),
+            Ok(Err(outcome)) => return Err(outcome),
             Err(_) => return Err(no_reply()),
         };
         let local: SocketAddr = if addr.is_ipv4() {

@@ -11,7 +11,7 @@ fn check(fields: serde_json::Value) -> UdpCheck {
     let mut spec = json!({"type": "udp", "host": "127.0.0.1", "timeout_ms": 2000});
     spec.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
     let Ok(CheckConfig::Udp(config)) = parse(spec.clone()) else { panic!("{spec}") };
-    UdpCheck::new(&config).unwrap()
+    UdpCheck::new(&config).unwrap().with_egress(&crate::test_support::loopback())
 }
 
 /// A UDP echo server on loopback: answers every datagram with itself until the test ends.

@@ -14,15 +14,17 @@ use crate::error::ConfigError;
 
 mod checks;
 mod cluster;
+mod egress;
 mod env;
-mod limits;
-mod secrets;
 #[cfg(test)]
 mod fuzz;
+mod limits;
+mod secrets;
 mod smtp;
 
 pub use checks::{ChecksSection, ExecSection, ExecUser};
 pub use cluster::ClusterSection;
+pub use egress::EgressSection;
 pub use limits::LimitsSection;
 pub use secrets::SecretsSection;
 pub use smtp::{SmtpSection, SmtpSecurity};
@@ -76,6 +78,9 @@ pub struct NodeConfig {
     /// The key that seals secrets in stored definitions.
     #[serde(default)]
     pub secrets: SecretsSection,
+    /// Which addresses checks and reactions may connect to.
+    #[serde(default)]
+    pub egress: EgressSection,
 }
 
 /// `[node]`: identity and local files.
@@ -365,6 +370,7 @@ impl NodeConfig {
         self.smtp.validate()?;
         self.limits.validate()?;
         self.secrets.validate()?;
+        self.egress.prefixes()?;
         self.validate_checks()
     }
 

@@ -495,3 +495,33 @@ fn smtp_relay_from_file_and_environment_with_rejections_naming_the_key() {
     let error = parse_error(load_text("[smtp]\nsecurity = \"ssl\"", &[]));
     assert!(error.contains("security"), "{error}");
 }
+
+#[test]
+fn egress_lists_from_file_and_environment_with_bad_prefixes_naming_the_key() {
+    let config = load_text("[egress]\nallow = [\"10.0.0.0/8\", \"127.0.0.1\"]", &[]).unwrap();
+    let policy = config.egress.policy().unwrap();
+    assert!(policy.check("10.1.2.3".parse().unwrap(), 80).is_ok());
+    assert!(policy.check("127.0.0.2".parse().unwrap(), 80).is_err(), "only 127.0.0.1/32");
+    assert!(!config.egress.allow_node_ports);
+
+    let from_env = load_env(&[
+        ("CLOUDROUTES_EGRESS_ALLOW", "127.0.0.0/8, ::1"),
+        ("CLOUDROUTES_EGRESS_DENY", "127.0.0.9/32"),
+        ("CLOUDROUTES_EGRESS_ALLOW_NODE_PORTS", "true"),
+    ])
+    .unwrap();
+    assert_eq!(from_env.egress.allow, ["127.0.0.0/8", "::1"]);
+    assert_eq!(from_env.egress.deny, ["127.0.0.9/32"]);
+    assert!(from_env.egress.allow_node_ports);
+
+    assert_invalid(
+        load_text("[egress]\nallow = [\"10.0.0.0/8\", \"10.0.0.0/33\"]", &[]),
+        "egress.allow[1]",
+    );
+    assert_invalid(load_env(&[("CLOUDROUTES_EGRESS_DENY", "example.com")]), "egress.deny[0]");
+    assert_invalid(load_env(&[("CLOUDROUTES_EGRESS_ALLOW", "10.0.0.1/8")]), "egress.allow[0]");
+    let message = load_env(&[("CLOUDROUTES_EGRESS_ALLOW", "10.0.0.1/8")]).unwrap_err().to_string();
+    assert!(message.contains("host bits set; the network is 10.0.0.0/8"), "{message}");
+    let unknown = parse_error(load_text("[egress]\nallowed = []", &[]));
+    assert!(unknown.contains("egress.allowed"), "{unknown}");
+}

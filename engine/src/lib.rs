@@ -7,6 +7,7 @@
 //! - [`partition`]: monitors to partitions, partitions to nodes (pure, stable hashing).
 //! - [`cluster`]: membership, fenced partition leases and reaction claims (the `Coordinator`).
 //! - [`config`]: the node configuration (`cluster.toml`, environment, flags).
+//! - [`egress`]: the egress policy: which addresses checks and reactions may connect to.
 //! - [`store`]: the `Store` trait, its embedded backend and the conformance suite.
 //! - [`plugin`]: the error type and JSON parsing shared by check and reaction configs.
 //! - [`seal`]: sealing of secret values at rest and the node's secrets key.
@@ -17,6 +18,7 @@
 pub mod access;
 pub mod cluster;
 pub mod config;
+pub mod egress;
 pub mod error;
 #[cfg(any(test, feature = "fuzzing"))]
 pub mod fuzzing;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use url::Url;
 
+use crate::egress::GuardedClient;
 use crate::{ConfigError, ReactionError};
 
 /// How much of a rejecting answer's body an error quotes.
@@ -108,6 +109,8 @@ pub enum Body {
 #[derive(Debug)]
 pub struct ApiCall {
     kind: &'static str,
+    http: GuardedClient,
+    url: Url,
     request: reqwest::RequestBuilder,
     timeout: Duration,
     timeout_ms: u64,
@@ -136,16 +139,18 @@ impl Answer {
 }
 
 impl ApiCall {
-    /// Starts a request of reaction type `kind`, to be answered within `timeout_ms`.
+    /// Starts a request of reaction type `kind`, to be answered within `timeout_ms`; the
+    /// URL is judged by the client's egress policy when the request is sent.
     pub fn new(
         kind: &'static str,
-        http: &reqwest::Client,
+        http: &GuardedClient,
         method: reqwest::Method,
         url: Url,
         timeout_ms: u64,
     ) -> Self {
         let timeout = Duration::from_millis(timeout_ms);
-        Self { kind, request: http.request(method, url).timeout(timeout), timeout, timeout_ms }
+        let request = http.request(method, url.clone()).timeout(timeout);
+        Self { kind, http: http.clone(), url, request, timeout, timeout_ms }
     }
 
     /// Adds a header whose value is a secret (kept out of the HTTP stack's debug output).
@@ -227,6 +232,10 @@ impl ApiCall {
         let kind = self.kind;
         let timed_out = || ReactionError::Timeout { kind, timeout_ms: self.timeout_ms };
         let deadline = tokio::time::Instant::now() + self.timeout;
+        match tokio::time::timeout_at(deadline, self.http.check_url(kind, &self.url)).await {
+            Ok(checked) => checked?,
+            Err(_) => return Err(timed_out()),
+        }
         let mut response = match tokio::time::timeout_at(deadline, self.request.send()).await {
             Ok(Ok(response)) => response,
             Ok(Err(error)) if error.is_timeout() => return Err(timed_out()),
@@ -338,7 +347,9 @@ mod tests {
 
     fn call(fake: &FakeApi, method: reqwest::Method, path: &str, timeout_ms: u64) -> ApiCall {
         let url = endpoint(&parse_base_url(&fake.base_url()).unwrap(), path);
-        ApiCall::new("test", &reqwest::Client::new(), method, url, timeout_ms)
+        let egress = cloudroutes_engine::egress::Egress::loopback_for_tests();
+        let http = GuardedClient::new(std::sync::Arc::new(egress)).unwrap();
+        ApiCall::new("test", &http, method, url, timeout_ms)
     }
 
     #[tokio::test]

@@ -250,7 +250,7 @@ fn validate_instance_ids(ids: &[String]) -> Result<(), ConfigError> {
 #[derive(Debug)]
 pub struct Ec2Reaction {
     action: Action,
-    http: reqwest::Client,
+    http: crate::egress::GuardedClient,
     endpoint: Url,
     region: String,
     access_key_id: String,

@@ -86,7 +86,13 @@ fn parse(value: serde_json::Value) -> Result<ReactionConfig, ConfigError> {
 }
 
 fn build(value: serde_json::Value) -> Box<dyn Reaction> {
-    parse(value).unwrap().build(&ReactionContext::new().unwrap()).unwrap()
+    parse(value)
+        .unwrap()
+        .build(
+            &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests())
+                .unwrap(),
+        )
+        .unwrap()
 }
 
 async fn fire(
@@ -106,9 +112,12 @@ async fn reboot_posts_the_signed_query_api_form() {
     else {
         panic!("expected an aws-ec2restart config");
     };
-    let mut reaction =
-        Ec2Reaction::new(Action::Reboot, &config.fields(), &ReactionContext::new().unwrap())
-            .unwrap();
+    let mut reaction = Ec2Reaction::new(
+        Action::Reboot,
+        &config.fields(),
+        &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests()).unwrap(),
+    )
+    .unwrap();
     reaction.clock = || time::macros::datetime!(2026-11-24 12:34:56 UTC).into();
     let fired = reaction.fire(&incident()).await.unwrap();
     let detail = format!(
@@ -367,7 +376,15 @@ fn secrets_never_appear_in_errors_or_debug_output() {
     let base = "https://ec2.example.com";
     let value = action("aws-ec2stop", base, json!({"session_token": TOKEN}));
     let config = parse(value).unwrap();
-    let shown = format!("{config:?} {:?}", config.build(&ReactionContext::new().unwrap()).unwrap());
+    let shown = format!(
+        "{config:?} {:?}",
+        config
+            .build(
+                &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests())
+                    .unwrap()
+            )
+            .unwrap()
+    );
     assert!(!shown.contains(SECRET) && !shown.contains(TOKEN), "{shown}");
 
     let value = action("aws-ec2stop", base, json!({"secret_access_key": "s3cret word"}));

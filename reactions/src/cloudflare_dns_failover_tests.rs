@@ -33,7 +33,9 @@ fn config(action: Value) -> Config {
 }
 
 fn reaction(config: &Config, notes: Arc<dyn Notes>) -> DnsFailoverReaction {
-    let context = ReactionContext::new().unwrap().with_notes(notes);
+    let context = ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests())
+        .unwrap()
+        .with_notes(notes);
     DnsFailoverReaction::new(config, &context).unwrap()
 }
 

@@ -22,7 +22,11 @@ fn action(base_url: &str) -> Value {
 
 fn reaction(action: Value) -> RecAddReaction {
     let ReactionConfig::CloudflareRecAdd(config) = parse(action).unwrap() else { panic!() };
-    RecAddReaction::new(&config, &ReactionContext::new().unwrap()).unwrap()
+    RecAddReaction::new(
+        &config,
+        &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests()).unwrap(),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -158,7 +162,11 @@ fn schema_effect_defaults_and_debug() {
     });
     let ReactionConfig::CloudflareRecAdd(config) = parse(minimal).unwrap() else { panic!() };
     assert_eq!((config.ttl, config.proxied), (1, false));
-    let reaction = RecAddReaction::new(&config, &ReactionContext::new().unwrap()).unwrap();
+    let reaction = RecAddReaction::new(
+        &config,
+        &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests()).unwrap(),
+    )
+    .unwrap();
     assert_eq!(reaction.request_body()["proxied"], json!(false));
     assert_eq!((reaction.kind(), reaction.effect()), ("cloudflare-rec-add", Effect::Idempotent));
     assert!(!format!("{config:?}{reaction:?}").contains("tok-secret-9"));

@@ -24,7 +24,11 @@ fn action(base_url: &str) -> Value {
 
 fn reaction(action: Value) -> RecRemoveReaction {
     let ReactionConfig::CloudflareRecRemove(config) = parse(action).unwrap() else { panic!() };
-    RecRemoveReaction::new(&config, &ReactionContext::new().unwrap()).unwrap()
+    RecRemoveReaction::new(
+        &config,
+        &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests()).unwrap(),
+    )
+    .unwrap()
 }
 
 fn round_robin() -> Reply {

@@ -22,7 +22,11 @@ fn action(base_url: &str) -> Value {
 
 fn reaction(action: Value) -> RecUpdateReaction {
     let ReactionConfig::CloudflareRecUpdate(config) = parse(action).unwrap() else { panic!() };
-    RecUpdateReaction::new(&config, &ReactionContext::new().unwrap()).unwrap()
+    RecUpdateReaction::new(
+        &config,
+        &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests()).unwrap(),
+    )
+    .unwrap()
 }
 
 fn patches(fake: &FakeApi) -> Vec<(String, Value)> {

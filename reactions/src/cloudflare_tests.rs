@@ -132,7 +132,14 @@ pub(crate) fn assert_shared_rejections(valid: &Value) {
 }
 
 fn client(base: &str, auth: Auth, timeout_ms: u64) -> Client {
-    Client::new("test", &ReactionContext::new().unwrap(), base, auth, timeout_ms).unwrap()
+    Client::new(
+        "test",
+        &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests()).unwrap(),
+        base,
+        auth,
+        timeout_ms,
+    )
+    .unwrap()
 }
 
 fn token_client(fake: &FakeApi) -> Client {

@@ -68,7 +68,7 @@ impl ActionBody for serde_json::Value {
 pub struct ActionReaction {
     kind: &'static str,
     effect: Effect,
-    http: reqwest::Client,
+    http: crate::egress::GuardedClient,
     api_token: Secret,
     url: Url,
     body: Box<dyn ActionBody>,

@@ -160,12 +160,12 @@ impl Target {
 pub struct DockerApi {
     kind: &'static str,
     target: Target,
-    http: reqwest::Client,
+    http: crate::egress::GuardedClient,
 }
 
 impl DockerApi {
     /// Returns the API of reaction type `kind` at `target`; TCP requests go through `http`.
-    pub fn new(kind: &'static str, target: Target, http: reqwest::Client) -> Self {
+    pub fn new(kind: &'static str, target: Target, http: crate::egress::GuardedClient) -> Self {
         Self { kind, target, http }
     }
 
@@ -262,6 +262,7 @@ impl DockerApi {
     ) -> Result<DockerResponse, ReactionError> {
         let mut url = api::endpoint(base, path);
         url.set_query(query.as_deref());
+        self.http.check_url(self.kind, &url).await?;
         let remaining = deadline.saturating_duration_since(Instant::now());
         let mut request = self.http.post(url).timeout(remaining);
         for (name, value) in headers {

@@ -55,7 +55,12 @@ pub(crate) fn parse(action: serde_json::Value) -> Result<ReactionConfig, ConfigE
 /// Parses `action` through the registry and builds it.
 pub(crate) fn build(action: serde_json::Value) -> Box<dyn Reaction> {
     let config = parse(action.clone()).unwrap_or_else(|error| panic!("{action}: {error}"));
-    config.build(&ReactionContext::new().unwrap()).unwrap()
+    config
+        .build(
+            &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests())
+                .unwrap(),
+        )
+        .unwrap()
 }
 
 /// Asserts what every request to Docker carries, on either transport.

@@ -8,6 +8,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
@@ -24,6 +25,7 @@ use crate::{
     api,
 };
 use cloudroutes_engine::Status;
+use cloudroutes_engine::egress::{Egress, resolve_allowed};
 
 /// Fields whose values are write-only through the API: every value of the `smtp` object.
 pub const SECRET_FIELDS: &[&str] = &["smtp"];
@@ -123,6 +125,8 @@ impl Config {
 /// A runnable `email-notification` reaction.
 pub struct EmailNotificationReaction {
     transport: AsyncSmtpTransport<Tokio1Executor>,
+    /// The policy, host and port to judge before sending, for a relay the reaction names.
+    judged: Option<(Arc<Egress>, String, u16)>,
     relay: String,
     from: Mailbox,
     to: Vec<Mailbox>,
@@ -160,6 +164,20 @@ impl EmailNotificationReaction {
             }
         };
         smtp.validate("smtp")?;
+        // A relay the reaction names is judged by the egress policy; the node's own relay is
+        // the operator's choice (often on loopback) and is not.
+        let judged = config
+            .smtp
+            .as_ref()
+            .map(|own| (Arc::clone(context.http.egress()), own.host.clone(), own.port()));
+        if let Some((egress, host, port)) = &judged {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            if let Ok(ip) = bare.parse::<std::net::IpAddr>() {
+                egress
+                    .check(ip, *port)
+                    .map_err(|denied| ConfigError::invalid("smtp.host", denied.to_string()))?;
+            }
+        }
         let timeout = api::validate_timeout_ms(config.timeout_ms)?;
         let from = smtp.sender().map_err(|message| ConfigError::invalid("smtp.from", message))?;
         // The dashboard address belongs to the node: a reaction's own relay may leave it out.
@@ -167,6 +185,7 @@ impl EmailNotificationReaction {
             smtp.public_url().or_else(|| context.smtp.as_ref().and_then(SmtpSettings::public_url));
         Ok(Self {
             transport: smtp.transport("smtp", timeout)?,
+            judged,
             relay: format!("{}:{}", smtp.host, smtp.port()),
             from,
             to: config.recipients()?,
@@ -224,6 +243,17 @@ impl Reaction for EmailNotificationReaction {
     }
 
     async fn fire(&self, incident: &Incident) -> Result<Fired, ReactionError> {
+        if let Some((egress, host, port)) = &self.judged {
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let check = resolve_allowed(egress, bare, *port);
+            match tokio::time::timeout(self.timeout, check).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => return Err(crate::egress::refusal(KIND, &error)),
+                Err(_) => {
+                    return Err(ReactionError::Timeout { kind: KIND, timeout_ms: self.timeout_ms });
+                }
+            }
+        }
         let message = self.message(incident)?;
         let sent = tokio::time::timeout(self.timeout, self.transport.send(message)).await;
         let response = match sent {

@@ -39,7 +39,7 @@ fn build(config: &Config, context: &ReactionContext) -> Result<Box<dyn Reaction>
 }
 
 fn context() -> ReactionContext {
-    ReactionContext::new().unwrap()
+    ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests()).unwrap()
 }
 
 #[tokio::test]

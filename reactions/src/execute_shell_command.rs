@@ -89,8 +89,10 @@ impl ReactionType for Config {
         Ok(())
     }
 
-    fn build(&self, _context: &ReactionContext) -> Result<Box<dyn Reaction>, ConfigError> {
-        Ok(Box::new(ExecuteShellCommandReaction::new(self)?))
+    fn build(&self, context: &ReactionContext) -> Result<Box<dyn Reaction>, ConfigError> {
+        let mut reaction = ExecuteShellCommandReaction::new(self)?;
+        reaction.transport = reaction.transport.with_egress(context.http.egress());
+        Ok(Box::new(reaction))
     }
 }
 

@@ -64,7 +64,7 @@ impl Lab {
 }
 
 async fn fire(config: &Config) -> Result<Fired, ReactionError> {
-    ExecuteShellCommandReaction::new(config).unwrap().fire(&incident()).await
+    on_loopback(ExecuteShellCommandReaction::new(config).unwrap()).fire(&incident()).await
 }
 
 fn parse(value: serde_json::Value) -> Result<ReactionConfig, ConfigError> {
@@ -432,7 +432,7 @@ async fn secrets_never_appear_in_debug_output() {
         passphrase: Some(Secret::new("hunter3")),
         host_key: lab.sshd.host_key.public.clone(),
     });
-    let reaction = ExecuteShellCommandReaction::new(&config).unwrap();
+    let reaction = on_loopback(ExecuteShellCommandReaction::new(&config).unwrap());
     // The private key's body, line by line.
     let key_lines: Vec<&str> =
         lab.client.private.lines().filter(|line| !line.starts_with("-----")).collect();
@@ -483,7 +483,7 @@ async fn defaults_and_the_declared_effect() {
         panic!("expected an execute-shell-command config")
     };
     assert_eq!((config.port, config.expect_exit.clone(), config.timeout_ms), (22, vec![0], 30_000));
-    let reaction = ExecuteShellCommandReaction::new(&config).unwrap();
+    let reaction = on_loopback(ExecuteShellCommandReaction::new(&config).unwrap());
     assert_eq!(
         (reaction.kind(), reaction.effect()),
         ("execute-shell-command", Effect::Destructive)
@@ -513,4 +513,11 @@ async fn the_api_shows_keys_and_the_whole_bastion_as_stars_and_keeps_them_on_wri
     assert_eq!(edited.0["private_key"], stored.0["private_key"]);
     assert_eq!(edited.0["jump"], stored.0["jump"]);
     assert!(ReactionConfig::parse(&edited).is_ok());
+}
+
+/// Returns `reaction` allowed to reach the loopback test servers.
+fn on_loopback(mut reaction: ExecuteShellCommandReaction) -> ExecuteShellCommandReaction {
+    let egress = std::sync::Arc::new(cloudroutes_engine::egress::Egress::loopback_for_tests());
+    reaction.transport = reaction.transport.with_egress(&egress);
+    reaction
 }

@@ -266,7 +266,7 @@ enum HerokuRequest {
 pub struct HerokuReaction {
     kind: &'static str,
     effect: Effect,
-    http: reqwest::Client,
+    http: crate::egress::GuardedClient,
     api_key: Secret,
     url: Url,
     request: HerokuRequest,

@@ -100,7 +100,13 @@ fn parse(value: Value) -> Result<ReactionConfig, ConfigError> {
 }
 
 fn build(value: &Value) -> Box<dyn Reaction> {
-    parse(value.clone()).unwrap().build(&ReactionContext::new().unwrap()).unwrap()
+    parse(value.clone())
+        .unwrap()
+        .build(
+            &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests())
+                .unwrap(),
+        )
+        .unwrap()
 }
 
 #[tokio::test]

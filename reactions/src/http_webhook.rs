@@ -160,7 +160,7 @@ impl Config {
 /// A runnable `http-webhook` reaction.
 #[derive(Debug)]
 pub struct HttpWebhookReaction {
-    http: reqwest::Client,
+    http: crate::egress::GuardedClient,
     url: Url,
     method: reqwest::Method,
     headers: HeaderMap,
@@ -174,9 +174,11 @@ impl HttpWebhookReaction {
     /// # Errors
     /// Returns the first invalid field, as [`Config::validate`] does.
     pub fn new(config: &Config, context: &ReactionContext) -> Result<Self, ConfigError> {
+        let url = config.url()?;
+        crate::egress::refuse_denied_literal(context.http.egress(), "url", &url)?;
         Ok(Self {
             http: context.http.clone(),
-            url: config.url()?,
+            url,
             method: config.method()?,
             headers: config.header_map()?,
             timeout: config.timeout()?,
@@ -208,6 +210,10 @@ impl Reaction for HttpWebhookReaction {
 
     async fn fire(&self, incident: &Incident) -> Result<Fired, ReactionError> {
         let deadline = Instant::now() + self.timeout;
+        match tokio::time::timeout_at(deadline, self.http.check_url(KIND, &self.url)).await {
+            Ok(checked) => checked?,
+            Err(_) => return Err(self.timed_out()),
+        }
         let mut request = self
             .http
             .request(self.method.clone(), self.url.clone())

@@ -73,7 +73,11 @@ fn config(url: String) -> Config {
 }
 
 fn reaction(config: &Config) -> HttpWebhookReaction {
-    HttpWebhookReaction::new(config, &ReactionContext::new().unwrap()).unwrap()
+    HttpWebhookReaction::new(
+        config,
+        &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests()).unwrap(),
+    )
+    .unwrap()
 }
 
 fn parse(value: serde_json::Value) -> Result<ReactionConfig, ConfigError> {

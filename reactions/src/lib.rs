@@ -11,6 +11,7 @@
 use std::fmt;
 use std::sync::Arc;
 
+use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::{Method, MonitorId, PluginSpec, ReactionId, Status, Timestamp};
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -33,6 +34,7 @@ pub mod docker_kill_container;
 pub mod docker_pull_image;
 pub mod docker_restart_container;
 pub mod docker_start_container;
+pub mod egress;
 pub mod email_notification;
 pub mod error;
 pub mod execute_shell_command;
@@ -129,8 +131,8 @@ pub trait Reaction: Send + Sync + fmt::Debug {
 /// What every reaction on a node shares.
 #[derive(Debug, Clone)]
 pub struct ReactionContext {
-    /// The node's pooled HTTP client for outgoing API calls.
-    pub http: reqwest::Client,
+    /// The node's pooled HTTP client for outgoing API calls, bound to its egress policy.
+    pub http: egress::GuardedClient,
     /// What reactions remember between runs (the node's store; in memory until
     /// [`ReactionContext::with_notes`]).
     pub notes: Arc<dyn Notes>,
@@ -140,14 +142,13 @@ pub struct ReactionContext {
 }
 
 impl ReactionContext {
-    /// Builds the shared context, with notes kept in memory.
+    /// Builds the shared context under the egress policy `egress` (every connection a
+    /// reaction makes goes through it), with notes kept in memory.
     ///
     /// # Errors
     /// Fails when the TLS backend cannot be initialised.
-    pub fn new() -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("CloudRoutes/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+    pub fn new(egress: Egress) -> Result<Self, reqwest::Error> {
+        let http = egress::GuardedClient::new(Arc::new(egress))?;
         Ok(Self { http, notes: Arc::new(notes::MemoryNotes::default()), smtp: None })
     }
 

@@ -49,7 +49,7 @@ pub struct LinodeActionReaction {
     effect: Effect,
     action: &'static str,
     linode_id: u64,
-    http: reqwest::Client,
+    http: crate::egress::GuardedClient,
     api_token: Secret,
     url: Url,
     timeout_ms: u64,

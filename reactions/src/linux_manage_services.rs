@@ -110,8 +110,10 @@ impl ReactionType for Config {
         Ok(())
     }
 
-    fn build(&self, _context: &ReactionContext) -> Result<Box<dyn Reaction>, ConfigError> {
-        Ok(Box::new(LinuxManageServicesReaction::new(self)?))
+    fn build(&self, context: &ReactionContext) -> Result<Box<dyn Reaction>, ConfigError> {
+        let mut reaction = LinuxManageServicesReaction::new(self)?;
+        reaction.transport = reaction.transport.with_egress(context.http.egress());
+        Ok(Box::new(reaction))
     }
 
     /// `start` is idempotent; `stop` and `restart` are destructive.

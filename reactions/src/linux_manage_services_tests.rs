@@ -86,7 +86,7 @@ impl Lab {
 }
 
 async fn fire(config: &Config) -> Result<Fired, ReactionError> {
-    LinuxManageServicesReaction::new(config).unwrap().fire(&incident()).await
+    on_loopback(LinuxManageServicesReaction::new(config).unwrap()).fire(&incident()).await
 }
 
 fn parse(value: serde_json::Value) -> Result<ReactionConfig, ConfigError> {
@@ -258,7 +258,12 @@ async fn start_is_idempotent_and_stop_and_restart_destructive() {
         value["action"] = json!(action);
         let config = parse(value).unwrap();
         assert_eq!(config.effect(), effect, "{action}");
-        let reaction = config.build(&ReactionContext::new().unwrap()).unwrap();
+        let reaction = config
+            .build(
+                &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests())
+                    .unwrap(),
+            )
+            .unwrap();
         assert_eq!((reaction.kind(), reaction.effect()), ("linux-manage-services", effect));
     }
     let info = reaction_types().into_iter().find(|t| t.name == "linux-manage-services").unwrap();
@@ -302,7 +307,7 @@ async fn secrets_never_appear_in_debug_output() {
     let lab = lab().await;
     let mut config = lab.config("nginx", Action::Start);
     config.passphrase = Some(Secret::new("hunter2"));
-    let reaction = LinuxManageServicesReaction::new(&config).unwrap();
+    let reaction = on_loopback(LinuxManageServicesReaction::new(&config).unwrap());
     let key_lines: Vec<&str> =
         lab.client.private.lines().filter(|line| !line.starts_with("-----")).collect();
     for shown in [format!("{config:?}"), format!("{reaction:?}")] {
@@ -310,4 +315,11 @@ async fn secrets_never_appear_in_debug_output() {
             assert!(!shown.contains(secret), "{shown}");
         }
     }
+}
+
+/// Returns `reaction` allowed to reach the loopback test servers.
+fn on_loopback(mut reaction: LinuxManageServicesReaction) -> LinuxManageServicesReaction {
+    let egress = std::sync::Arc::new(cloudroutes_engine::egress::Egress::loopback_for_tests());
+    reaction.transport = reaction.transport.with_egress(&egress);
+    reaction
 }

@@ -151,7 +151,7 @@ fn check_label(field: &str, value: Option<&str>) -> Result<(), ConfigError> {
 /// A runnable `pagerduty-notification` reaction.
 #[derive(Debug)]
 pub struct PagerdutyNotificationReaction {
-    http: reqwest::Client,
+    http: crate::egress::GuardedClient,
     url: Url,
     routing_key: Secret,
     severity: Severity,

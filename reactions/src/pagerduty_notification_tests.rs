@@ -24,7 +24,11 @@ fn config(api_base_url: String) -> Config {
 
 fn reaction(config: &Config) -> PagerdutyNotificationReaction {
     config.validate().unwrap();
-    PagerdutyNotificationReaction::new(config, &ReactionContext::new().unwrap()).unwrap()
+    PagerdutyNotificationReaction::new(
+        config,
+        &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests()).unwrap(),
+    )
+    .unwrap()
 }
 
 fn accepted() -> Reply {

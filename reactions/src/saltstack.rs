@@ -137,7 +137,7 @@ pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), ConfigErro
 #[derive(Debug)]
 pub struct SaltApi {
     kind: &'static str,
-    http: reqwest::Client,
+    http: crate::egress::GuardedClient,
     base: Url,
     username: String,
     password: Secret,

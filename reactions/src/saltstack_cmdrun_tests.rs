@@ -86,6 +86,11 @@ fn is_destructive_and_checks_the_command() {
     let config = parse(with(json!("systemctl restart nginx"))).unwrap();
     assert!(matches!(config, ReactionConfig::SaltstackCmdrun(_)));
     assert_eq!(config.effect(), Effect::Destructive);
-    let reaction = config.build(&ReactionContext::new().unwrap()).unwrap();
+    let reaction = config
+        .build(
+            &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests())
+                .unwrap(),
+        )
+        .unwrap();
     assert_eq!((reaction.kind(), reaction.effect()), (KIND, Effect::Destructive));
 }

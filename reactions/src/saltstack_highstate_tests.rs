@@ -91,7 +91,12 @@ fn is_idempotent_with_a_longer_default_timeout() {
     let ReactionConfig::SaltstackHighstate(ref highstate) = config else { panic!() };
     assert_eq!(highstate.timeout_ms, 60_000);
     assert_eq!(config.effect(), Effect::Idempotent);
-    let reaction = config.build(&ReactionContext::new().unwrap()).unwrap();
+    let reaction = config
+        .build(
+            &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests())
+                .unwrap(),
+        )
+        .unwrap();
     assert_eq!((reaction.kind(), reaction.effect()), (KIND, Effect::Idempotent));
     let mut with_fun = value;
     with_fun["fun"] = json!("state.apply");

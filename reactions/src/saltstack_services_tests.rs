@@ -62,7 +62,12 @@ fn the_action_decides_the_effect() {
         let config = parse(value).unwrap();
         assert!(matches!(config, ReactionConfig::SaltstackServices(_)));
         assert_eq!(config.effect(), effect, "{action}");
-        let reaction = config.build(&ReactionContext::new().unwrap()).unwrap();
+        let reaction = config
+            .build(
+                &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests())
+                    .unwrap(),
+            )
+            .unwrap();
         assert_eq!(reaction.effect(), effect, "{action}");
     }
     assert_eq!(<Config as crate::ReactionType>::EFFECT, Effect::Destructive);

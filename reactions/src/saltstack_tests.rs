@@ -72,7 +72,13 @@ pub(crate) fn parse(value: Value) -> Result<ReactionConfig, ConfigError> {
 }
 
 pub(crate) fn build(value: Value) -> Box<dyn Reaction> {
-    parse(value).unwrap().build(&ReactionContext::new().unwrap()).unwrap()
+    parse(value)
+        .unwrap()
+        .build(
+            &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests())
+                .unwrap(),
+        )
+        .unwrap()
 }
 
 /// Asserts the login request salt-api requires.

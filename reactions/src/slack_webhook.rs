@@ -78,7 +78,7 @@ impl Config {
 
 /// A runnable `slack-webhook` reaction.
 pub struct SlackWebhookReaction {
-    http: reqwest::Client,
+    http: crate::egress::GuardedClient,
     url: Url,
     timeout_ms: u64,
 }

@@ -23,7 +23,11 @@ fn config(url: String) -> Config {
 fn reaction(fake: &FakeApi) -> SlackWebhookReaction {
     let config = config(format!("{}{HOOK_PATH}", fake.base_url()));
     config.validate().unwrap();
-    SlackWebhookReaction::new(&config, &ReactionContext::new().unwrap()).unwrap()
+    SlackWebhookReaction::new(
+        &config,
+        &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests()).unwrap(),
+    )
+    .unwrap()
 }
 
 fn parse(value: serde_json::Value) -> Result<ReactionConfig, ConfigError> {
@@ -117,13 +121,21 @@ async fn a_slow_answer_times_out_and_a_refused_connection_is_retryable() {
     fake.reply("POST", HOOK_PATH, vec![Reply::slow(Duration::from_secs(5))]);
     let mut slow = config(format!("{}{HOOK_PATH}", fake.base_url()));
     slow.timeout_ms = 200;
-    let slow = SlackWebhookReaction::new(&slow, &ReactionContext::new().unwrap()).unwrap();
+    let slow = SlackWebhookReaction::new(
+        &slow,
+        &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests()).unwrap(),
+    )
+    .unwrap();
     let error = slow.fire(&sample_incident(Status::Failed)).await.unwrap_err();
     assert!(matches!(error, ReactionError::Timeout { kind: "slack-webhook", timeout_ms: 200 }));
 
     let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
     let refused = config(format!("http://127.0.0.1:{port}{HOOK_PATH}"));
-    let refused = SlackWebhookReaction::new(&refused, &ReactionContext::new().unwrap()).unwrap();
+    let refused = SlackWebhookReaction::new(
+        &refused,
+        &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests()).unwrap(),
+    )
+    .unwrap();
     let error = refused.fire(&sample_incident(Status::Failed)).await.unwrap_err();
     let ReactionError::Transport { ref message, .. } = error else { panic!("{error:?}") };
     assert!(message.to_lowercase().contains("refused"), "{message}");
@@ -158,7 +170,12 @@ fn rejects_invalid_fields_naming_them() {
         panic!("expected a slack-webhook config")
     };
     assert_eq!(config.timeout_ms, 10_000);
-    let reaction = config.build(&ReactionContext::new().unwrap()).unwrap();
+    let reaction = config
+        .build(
+            &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests())
+                .unwrap(),
+        )
+        .unwrap();
     assert_eq!((reaction.kind(), reaction.effect()), ("slack-webhook", Effect::Idempotent));
 }
 
@@ -166,7 +183,11 @@ fn rejects_invalid_fields_naming_them() {
 fn the_webhook_url_never_appears_in_debug_output_and_is_write_only() {
     let config = config("https://hooks.slack.com/services/T0/B0/SECRETpath".into());
     assert!(!format!("{config:?}").contains("SECRET"));
-    let reaction = SlackWebhookReaction::new(&config, &ReactionContext::new().unwrap()).unwrap();
+    let reaction = SlackWebhookReaction::new(
+        &config,
+        &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests()).unwrap(),
+    )
+    .unwrap();
     let shown = format!("{reaction:?}");
     assert!(!shown.contains("SECRET") && shown.contains("hooks.slack.com"), "{shown}");
 

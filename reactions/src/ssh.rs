@@ -16,6 +16,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cloudroutes_engine::egress::Egress;
 use cloudroutes_engine::secret::Secret;
 use russh::client::{self, Handle};
 use russh::keys::{PrivateKeyWithHashAlg, PublicKey, PublicKeyOrCertificate};
@@ -175,6 +176,7 @@ impl Connection {
 /// A validated SSH target (and bastion) with the deadline of one run.
 #[derive(Debug)]
 pub struct SshTransport {
+    egress: Arc<Egress>,
     target: Hop,
     jump: Option<Hop>,
     timeout: Duration,
@@ -212,7 +214,17 @@ impl SshTransport {
             }
         };
         let timeout = crate::api::validate_timeout_ms(timeout_ms)?;
-        Ok(Self { target: target_hop, jump, timeout, timeout_ms })
+        let egress = Arc::new(Egress::default());
+        Ok(Self { egress, target: target_hop, jump, timeout, timeout_ms })
+    }
+
+    /// Returns the transport connecting only where `egress` allows (the built-in policy until
+    /// then): the node's own connection is judged, the target or the bastion; a target behind
+    /// a bastion is the bastion's to reach.
+    #[must_use]
+    pub fn with_egress(mut self, egress: &Arc<Egress>) -> Self {
+        self.egress = Arc::clone(egress);
+        self
     }
 
     /// Connects (through the bastion, if any), logs in, runs `command` and reads it to its
@@ -241,11 +253,11 @@ impl SshTransport {
 
     async fn connect(&self, kind: &'static str) -> Result<Connection, ReactionError> {
         let Some(jump) = &self.jump else {
-            let tcp = tcp_connect(kind, &self.target).await?;
+            let tcp = tcp_connect(&self.egress, kind, &self.target).await?;
             let target = open_session(kind, &self.target, tcp).await?;
             return Ok(Connection { target, jump: None });
         };
-        let tcp = tcp_connect(kind, jump).await?;
+        let tcp = tcp_connect(&self.egress, kind, jump).await?;
         let bastion = open_session(kind, jump, tcp).await?;
         let port = u32::from(self.target.port);
         let tunnel = match bastion
@@ -323,10 +335,13 @@ impl SshTransport {
     }
 }
 
-async fn tcp_connect(kind: &'static str, hop: &Hop) -> Result<TcpStream, ReactionError> {
-    let stream = TcpStream::connect((hop.host.as_str(), hop.port))
-        .await
-        .map_err(|error| hop.transport(kind, format!("connect failed: {error}")))?;
+async fn tcp_connect(
+    egress: &Egress,
+    kind: &'static str,
+    hop: &Hop,
+) -> Result<TcpStream, ReactionError> {
+    let refused = |error| hop.transport(kind, format!("connect failed: {error}"));
+    let stream = crate::egress::connect_tcp(egress, kind, &hop.host, hop.port, refused).await?;
     let _ = stream.set_nodelay(true);
     Ok(stream)
 }

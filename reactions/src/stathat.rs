@@ -124,7 +124,7 @@ impl ReactionType for Config {
 /// A runnable `stathat` reaction.
 #[derive(Debug)]
 pub struct StathatReaction {
-    http: reqwest::Client,
+    http: crate::egress::GuardedClient,
     base: Url,
     ezkey: Secret,
     stat: String,

@@ -139,7 +139,7 @@ impl ReactionType for Config {
 /// A runnable `twilio-sms-notification` reaction.
 #[derive(Debug)]
 pub struct TwilioSmsReaction {
-    http: reqwest::Client,
+    http: crate::egress::GuardedClient,
     notes: Arc<dyn Notes>,
     base: Url,
     account_sid: String,

@@ -54,7 +54,13 @@ fn reaction(base_url: &str, extra: serde_json::Value) -> Box<dyn Reaction> {
     for (key, field) in extra.as_object().into_iter().flatten() {
         value[key] = field.clone();
     }
-    parse(value).unwrap().build(&ReactionContext::new().unwrap()).unwrap()
+    parse(value)
+        .unwrap()
+        .build(
+            &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests())
+                .unwrap(),
+        )
+        .unwrap()
 }
 
 fn created(sid: &str, to: &str) -> Reply {
@@ -276,7 +282,12 @@ fn defaults_schema_effect_and_debug() {
         ("https://api.twilio.com", 10_000)
     );
     assert!(!format!("{config:?}").contains(TOKEN));
-    let reaction = config.build(&ReactionContext::new().unwrap()).unwrap();
+    let reaction = config
+        .build(
+            &ReactionContext::new(cloudroutes_engine::egress::Egress::loopback_for_tests())
+                .unwrap(),
+        )
+        .unwrap();
     assert!(!format!("{reaction:?}").contains(TOKEN));
     assert_eq!((reaction.kind(), reaction.effect()), (KIND, Effect::Idempotent));
 

@@ -75,6 +75,9 @@ pub(crate) const KEYS: &[(&str, Kind)] = &[
     ("limits.audit_max_entries", Kind::Integer),
     ("secrets.key", Kind::Text),
     ("secrets.key_file", Kind::Text),
+    ("egress.allow", Kind::List),
+    ("egress.deny", Kind::List),
+    ("egress.allow_node_ports", Kind::Bool),
 ];
 
 /// Short names fixed by API.md ("Starting a node"), on top of the derived ones.

@@ -96,7 +96,7 @@ fn describe(errors: &[ApiMessage]) -> String {
 #[derive(Debug, Clone)]
 pub struct Client {
     kind: &'static str,
-    http: reqwest::Client,
+    http: crate::egress::GuardedClient,
     base: Url,
     auth: Auth,
     timeout_ms: u64,

@@ -86,7 +86,10 @@ async fn no_secret_comes_back_out_of_the_api_the_logs_or_the_store() {
 
     // A monitor that is healthy until failed by hand, with every reaction: each one fires
     // against a closed port and fails, and its outcome is recorded.
-    let check = json!({"type": "tcp-check", "host": "127.0.0.1", "port": node.port});
+    // (The node's own port is off limits to checks, so it listens on a port of its own.)
+    let target = std::net::TcpListener::bind("127.0.0.1:0").expect("listen");
+    let port = target.local_addr().expect("address").port();
+    let check = json!({"type": "tcp-check", "host": "127.0.0.1", "port": port});
     let body =
         json!({"name": "fires all", "check": check, "interval_secs": 60, "reactions": reactions});
     let firing = id_of(&node.create_monitor(body).await);

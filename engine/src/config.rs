@@ -245,7 +245,7 @@ impl NodeConfig {
                     .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
                 let table = text.parse::<Table>().map_err(|error| ConfigError::Parse {
                     origin: origin.clone(),
-                    message: error.to_string().trim_end().to_owned(),
+                    message: syntax_error(&text, &error),
                 })?;
                 (table, origin)
             }
@@ -410,6 +410,19 @@ fn dotted_key(path: &str, message: &str) -> String {
         (base, Some(leaf)) if base.rsplit('.').next() != Some(leaf) => format!("{base}.{leaf}"),
         (base, _) => base.to_owned(),
     }
+}
+
+/// A TOML syntax error as `line L, column C: message`. The offending line itself is left out:
+/// it may hold a secret (a cookie, a key, a password).
+fn syntax_error(text: &str, error: &toml::de::Error) -> String {
+    let message = error.message().trim_end();
+    let Some(span) = error.span() else {
+        return message.to_owned();
+    };
+    let before = text.get(..span.start).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line}, column {column}: {message}")
 }
 
 #[cfg(test)]

@@ -525,3 +525,11 @@ fn egress_lists_from_file_and_environment_with_bad_prefixes_naming_the_key() {
     let unknown = parse_error(load_text("[egress]\nallowed = []", &[]));
     assert!(unknown.contains("egress.allowed"), "{unknown}");
 }
+
+#[test]
+fn a_syntax_error_names_line_and_column_but_never_echoes_the_line() {
+    let text = "[cluster]\ncookie = \"canary-cookie-93 \nzone = 1\n";
+    let message = parse_error(load_text(text, &[]));
+    assert!(message.contains("line 2, column"), "{message}");
+    assert!(!message.contains("canary-cookie-93"), "the line leaked: {message}");
+}

@@ -70,6 +70,7 @@ async fn list(
 ) -> warp::reply::Response {
     respond(
         async {
+            views::known_params(&query, &["limit", "cursor"])?;
             let (limit, cursor) = views::paging(&query)?;
             let entries = api
                 .node

@@ -187,7 +187,7 @@ async fn list(
 ) -> warp::reply::Response {
     respond(
         async {
-            views::known_params(&query, &["limit", "cursor", "status", "tag"])?;
+            views::known_params(&query, &["limit", "cursor", "status", "tag", "q"])?;
             let (limit, cursor) = views::paging(&query)?;
             let status = match query.get("status").map(String::as_str) {
                 None | Some("") => None,

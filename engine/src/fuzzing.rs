@@ -56,9 +56,8 @@ impl Budget {
                 .unwrap_or(DEFAULT_CASES)
                 .max(1),
             time: Duration::from_secs(number("FUZZ_SECONDS").unwrap_or(DEFAULT_SECONDS)),
-            seed: number("FUZZ_SEED").or_else(|| {
-                std::env::var_os("FUZZ_SECONDS").is_none().then_some(FIXED_SEED)
-            }),
+            seed: number("FUZZ_SEED")
+                .or_else(|| std::env::var_os("FUZZ_SECONDS").is_none().then_some(FIXED_SEED)),
         }
     }
 }

@@ -15,7 +15,19 @@ pub struct PluginConfigError {
 impl PluginConfigError {
     /// Returns an error for `field` with `message`.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), message: message.into() }
+        Self { field: field.into(), message: clip_message(message.into()) }
+    }
+}
+
+/// The longest error message, in characters: serde echoes the offending value, and a caller
+/// can send a huge one.
+pub const MAX_MESSAGE_CHARS: usize = 500;
+
+/// Cuts `message` to [`MAX_MESSAGE_CHARS`], marking the cut with `…`.
+fn clip_message(message: String) -> String {
+    match message.char_indices().nth(MAX_MESSAGE_CHARS) {
+        None => message,
+        Some((end, _)) => format!("{}…", &message[..end]),
     }
 }
 
@@ -30,7 +42,7 @@ pub fn from_json<T: serde::de::DeserializeOwned>(
         let path = error.path().to_string();
         let message = error.inner().to_string();
         let field = field_of(&path, &message);
-        PluginConfigError { field, message }
+        PluginConfigError { field, message: clip_message(message) }
     })
 }
 
@@ -147,7 +159,18 @@ pub fn restore(new: &mut crate::PluginSpec, old: &crate::PluginSpec, fields: &[&
 
 #[cfg(test)]
 mod tests {
-    use super::from_json;
+    use super::{MAX_MESSAGE_CHARS, from_json};
+
+    #[test]
+    fn an_echoed_huge_value_is_clipped_in_the_message() {
+        let huge = "ü".repeat(5_000);
+        let error =
+            from_json::<Outer>(serde_json::json!({"name": 1, "inner": huge})).expect_err("bad");
+        assert!(error.message.chars().count() <= MAX_MESSAGE_CHARS + 1, "{}", error.message.len());
+        assert!(error.message.ends_with('…'), "{}", error.message);
+        let short = super::PluginConfigError::invalid("x", "fine");
+        assert_eq!(short.message, "fine");
+    }
 
     #[derive(Debug, serde::Deserialize)]
     #[serde(deny_unknown_fields)]

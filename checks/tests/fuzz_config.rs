@@ -13,10 +13,10 @@
 
 use cloudroutes_checks::{CheckConfig, check_types, redact, restore_secrets};
 use cloudroutes_engine::PluginSpec;
-use cloudroutes_engine::fuzzing::{self, from_schema, json_value, mutated, odd_string};
+use cloudroutes_engine::fuzzing::{self, from_schema, mutated, odd_string};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// A secret value no error or redacted config may repeat.
 const SECRET: &str = "fuzzCheckSecret5d0a7e";
@@ -67,15 +67,7 @@ fn check_parse(value: &Value) -> Result<(), TestCaseError> {
 #[test]
 fn fuzz_check_config_arbitrary_json() {
     let names: Vec<Value> = check_types().iter().map(|t| Value::from(t.name)).collect();
-    let object = (
-        prop_oneof![proptest::sample::select(names), json_value()],
-        proptest::collection::btree_map(odd_string(), json_value(), 0..6),
-    )
-        .prop_map(|(kind, fields)| {
-            let mut map: Map<String, Value> = fields.into_iter().collect();
-            map.insert("type".to_owned(), kind);
-            Value::Object(map)
-        });
+    let object = fuzzing::plugin_object(names);
     fuzzing::run("check_config_arbitrary_json", object, |value| check_parse(&value));
 }
 

@@ -119,6 +119,20 @@ where
     report
 }
 
+/// A plugin object (a check or reaction config): `type` is one of `names` or any JSON value,
+/// beside up to five arbitrary fields.
+pub fn plugin_object(names: Vec<serde_json::Value>) -> impl Strategy<Value = serde_json::Value> {
+    (
+        prop_oneof![proptest::sample::select(names), json_value()],
+        proptest::collection::btree_map(odd_string(), json_value(), 0..6),
+    )
+        .prop_map(|(kind, fields)| {
+            let mut map: serde_json::Map<String, serde_json::Value> = fields.into_iter().collect();
+            map.insert("type".to_owned(), kind);
+            serde_json::Value::Object(map)
+        })
+}
+
 /// Strings that parsers mishandle: empty, control characters, NUL, byte-order marks, right-to-
 /// left marks, combining marks, astral-plane characters, very long text, and any string.
 pub fn odd_string() -> impl Strategy<Value = String> {

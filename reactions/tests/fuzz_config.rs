@@ -13,12 +13,12 @@
 //! `fuzz_base_urls`: every URL the policy allows must also pass `parse_base_url`.
 
 use cloudroutes_engine::PluginSpec;
-use cloudroutes_engine::fuzzing::{self, from_schema, json_value, mutated, odd_string};
+use cloudroutes_engine::fuzzing::{self, from_schema, mutated, odd_string};
 use cloudroutes_reactions::api::parse_base_url;
 use cloudroutes_reactions::{ReactionConfig, reaction_types, redact, restore_secrets};
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// A secret value no error or redacted config may repeat.
 const SECRET: &str = "fuzzReactionSecret81c4b2";
@@ -66,15 +66,7 @@ fn check_parse(value: &Value) -> Result<(), TestCaseError> {
 #[test]
 fn fuzz_reaction_config_arbitrary_json() {
     let names: Vec<Value> = reaction_types().iter().map(|t| Value::from(t.name)).collect();
-    let object = (
-        prop_oneof![proptest::sample::select(names), json_value()],
-        proptest::collection::btree_map(odd_string(), json_value(), 0..6),
-    )
-        .prop_map(|(kind, fields)| {
-            let mut map: Map<String, Value> = fields.into_iter().collect();
-            map.insert("type".to_owned(), kind);
-            Value::Object(map)
-        });
+    let object = fuzzing::plugin_object(names);
     fuzzing::run("reaction_config_arbitrary_json", object, |value| check_parse(&value));
 }
 

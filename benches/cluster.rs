@@ -1,8 +1,9 @@
-//! Cluster benchmark: three `cloudroutes node` processes on one `redis-server`
+//! Cluster benchmark: `cloudroutes node` processes (three by default) on one `redis-server`
 //! (`appendfsync always`), N `http-get-statuscode` monitors against a check target that
 //! records every check, default lease timings (lease 10 s, renew 2 s).
 //!
-//! `cargo bench --bench cluster [-- --monitors N --interval S --runs K --window S]` builds the
+//! `cargo bench --bench cluster [-- --nodes K --monitors N --interval S --runs K --window S]`
+//! builds the
 //! node binary in release (`cargo build --release --bin cloudroutes`; `--no-build` skips it),
 //! seeds the monitors straight into Redis with `RedisStore::put_monitors`, starts the nodes,
 //! and prints:
@@ -12,12 +13,14 @@
 //!    operations per check (`INFO stats` `total_commands_processed` over the same window) and
 //!    what the machine's CPU went to.
 //! 2. **Takeover after SIGKILL** of one node: time until the survivors hold every partition
-//!    (polling `GET /api/v1/cluster`), until every monitor of the dead node has been checked
-//!    again, and the check gap per moved monitor (p50, max) against the documented bound,
+//!    (polling `GET /api/v1/cluster`), until the survivors run every monitor again (their
+//!    `monitors_owned` gauges), until every monitor of the dead node has been checked again, and the check gap per moved monitor (p50, max) against the documented bound,
 //!    interval + lease + renew + 1 s; then the node is restarted and the cluster rebalances.
 //! 3. **Handover after SIGTERM**: the same figures.
 //!
 //! Events repeat `--runs` times, rotating the victim; the table gives p50 / max over runs.
+//! `--nodes 1 --runs 0` gives the single-node steady state that the cluster's rate is compared
+//! with; `--nodes 2 --monitors 600000 --interval 300` has the survivor take over 300,000.
 //! Every process (Redis, target, nodes) is killed by pid when the bench ends, also on error.
 
 #[allow(dead_code, reason = "the scale benchmark's helpers; this bench uses a few")]
@@ -49,8 +52,6 @@ use target::Target;
 
 /// Monitors per `put_monitors` call when seeding.
 const SEED_CHUNK: usize = 10_000;
-/// Nodes in the cluster.
-const NODES: usize = 3;
 /// Default lease timings of `cluster.toml`, used unless overridden.
 const DEFAULT_LEASE_MS: u64 = 10_000;
 const DEFAULT_RENEW_MS: u64 = 2_000;
@@ -58,6 +59,10 @@ const DEFAULT_RENEW_MS: u64 = 2_000;
 /// Cluster benchmark: 3 nodes on one Redis.
 #[derive(Debug, Parser)]
 struct Args {
+    /// Nodes in the cluster (1 gives the single-node figure the cluster's rate is compared
+    /// with; the events need at least 2).
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
     /// Monitors (http-get-statuscode against the local target).
     #[arg(long, default_value_t = 30_000)]
     monitors: usize,
@@ -160,6 +165,8 @@ fn main() -> Result<()> {
 
 async fn run(args: Args) -> Result<()> {
     ensure!(args.monitors > 0 && args.interval > 0, "--monitors and --interval must be > 0");
+    ensure!(args.nodes > 0, "--nodes must be at least 1");
+    ensure!(args.nodes > 1 || args.runs == 0, "the events need --nodes 2 or more (or --runs 0)");
     ensure!(args.renew_ms * 10 < args.lease_ms * 6, "--renew-ms must be below 60 % of the lease");
     let dir = tempfile::Builder::new().prefix("cloudroutes-cluster-bench-").tempdir()?;
     let binary = procs::node_binary(args.no_build, dir.path())?;
@@ -208,7 +215,8 @@ async fn run(args: Args) -> Result<()> {
         .build()?;
     let env =
         ClusterEnv { binary, store_url: redis.url(), token, extra, dir: dir.path().to_owned() };
-    let nodes = (1..=NODES).map(|i| NodeProc::new(&format!("node-{i}"))).collect::<Result<_>>()?;
+    let nodes =
+        (1..=args.nodes).map(|i| NodeProc::new(&format!("node-{i}"))).collect::<Result<_>>()?;
     let mut bench = Bench {
         nodes,
         target,
@@ -226,9 +234,9 @@ async fn run(args: Args) -> Result<()> {
     };
 
     println!(
-        "cluster: {NODES} nodes, N={} monitors (http-get-statuscode), interval {} s, \
+        "cluster: {} node(s), N={} monitors (http-get-statuscode), interval {} s, \
          {partitions} partitions, lease {} ms, renew {} ms, redis appendfsync always",
-        args.monitors, args.interval, args.lease_ms, args.renew_ms
+        args.nodes, args.monitors, args.interval, args.lease_ms, args.renew_ms
     );
     row(&format!("seed {} monitors", args.monitors), format!("{:.1} s", seeded.as_secs_f64()));
     let result = measure(&mut bench, &args).await;
@@ -252,7 +260,8 @@ async fn measure(bench: &mut Bench, args: &Args) -> Result<()> {
     let ready = started.elapsed();
     ensure!(
         events::wait_balanced(bench, 0, Duration::from_secs(120)).await?,
-        "the partitions did not balance over {NODES} nodes"
+        "the partitions did not balance over {} nodes",
+        bench.nodes.len()
     );
     let balanced = started.elapsed();
     let deadline = started + bench.interval * 2 + Duration::from_secs(60);
@@ -283,7 +292,7 @@ async fn measure(bench: &mut Bench, args: &Args) -> Result<()> {
     let mut terms = Vec::new();
     for run in 0..args.runs {
         for (kind, outcomes) in [(Kind::Kill, &mut kills), (Kind::Term, &mut terms)] {
-            let victim = (run + usize::from(kind == Kind::Term)) % NODES;
+            let victim = (run + usize::from(kind == Kind::Term)) % bench.nodes.len();
             let outcome = events::run(bench, victim, kind).await?;
             let (run, signal, node) = (run + 1, kind_name(kind), victim + 1);
             eprintln!("run {run}: SIG{signal} node-{node}: {}", outcome.brief());
@@ -345,6 +354,7 @@ fn print_events(title: &str, outcomes: &[Outcome], bound: Duration) {
     println!("{title} ({} runs; p50 / max over runs)", outcomes.len());
     row("process exited", column(&|o| o.exited));
     row("partitions all held", column(&|o| o.held));
+    row("moved monitors running again", column(&|o| o.running));
     let moved: Vec<usize> = outcomes.iter().map(|o| o.moved).collect();
     row("moved monitors rechecked", format!("{} (moved: {moved:?})", column(&|o| o.rechecked)));
     row("  median moved monitor", column(&|o| Some(o.recheck_p50)));

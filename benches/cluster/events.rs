@@ -47,6 +47,9 @@ pub struct Outcome {
     pub clean_exit: bool,
     /// Until the survivors held every partition.
     pub held: Option<Duration>,
+    /// Until the survivors ran every monitor again (the sum of their `monitors_owned`
+    /// gauges reached the monitor count): the takeover bound is lease + 5 s.
+    pub running: Option<Duration>,
     /// Until every monitor of the stopped node had been checked again.
     pub rechecked: Option<Duration>,
     /// Median over those monitors of the time until each was checked again.
@@ -75,10 +78,11 @@ impl Outcome {
         let secs =
             |d: Option<Duration>| d.map_or("-".into(), |d| format!("{:.1} s", d.as_secs_f64()));
         format!(
-            "exited {}, all held {}, {} moved monitors rechecked {} (p50 {}), gap p50/max {} / {}, \
+            "exited {}, all held {}, all running {}, {} moved monitors rechecked {} (p50 {}), gap p50/max {} / {}, \
              rebalanced {}, lease lapses {}",
             secs(self.exited),
             secs(self.held),
+            secs(self.running),
             self.moved,
             secs(self.rechecked),
             secs(Some(self.recheck_p50)),
@@ -134,6 +138,15 @@ pub async fn run(bench: &mut Bench, victim: usize, kind: Kind) -> Result<Outcome
         }
         None
     };
+    let running = async {
+        while Instant::now() < deadline {
+            if survivors_run_all(shared, victim).await {
+                return Some(signalled.elapsed());
+            }
+            tokio::time::sleep(POLL).await;
+        }
+        None
+    };
     let rechecked = async {
         while Instant::now() < deadline {
             let status = shared.target.status().await?;
@@ -145,7 +158,7 @@ pub async fn run(bench: &mut Bench, victim: usize, kind: Kind) -> Result<Outcome
         }
         anyhow::Ok(None)
     };
-    let (exit, held, rechecked) = tokio::join!(exit, held, rechecked);
+    let (exit, held, running, rechecked) = tokio::join!(exit, held, running, rechecked);
     let (exit, rechecked) = (exit?, rechecked?);
     if exit.is_none() {
         // Never leave it running; the figures say it did not exit.
@@ -191,6 +204,7 @@ pub async fn run(bench: &mut Bench, victim: usize, kind: Kind) -> Result<Outcome
         exited,
         clean_exit,
         held,
+        running,
         rechecked,
         recheck_p50: quantile(&rechecks, 0.5),
         moved: watched.len(),
@@ -202,6 +216,19 @@ pub async fn run(bench: &mut Bench, victim: usize, kind: Kind) -> Result<Outcome
         rejoined,
         lapses: bench.lapses() - lapses_before,
     })
+}
+
+/// Whether the nodes other than `victim` run every monitor between them, by their
+/// `monitors_owned` gauges.
+async fn survivors_run_all(bench: &Bench, victim: usize) -> bool {
+    let mut running = 0;
+    for i in (0..bench.nodes.len()).filter(|&i| i != victim) {
+        match crate::steady::monitors_owned(bench, i).await {
+            Ok(owned) => running += owned,
+            Err(_) => return false,
+        }
+    }
+    running >= bench.monitors as u64
 }
 
 /// Whether, seen through node `via`, the live nodes in `survivors` hold every partition.

@@ -16,6 +16,7 @@ use crate::support::{machine_cpu, process_cpu, row, rss_of};
 #[derive(Debug, Default, Clone)]
 struct NodeMetrics {
     checks: u64,
+    monitors_owned: u64,
     lateness: Vec<(f64, u64)>,
 }
 
@@ -27,6 +28,8 @@ fn parse_metrics(text: &str) -> NodeMetrics {
         let value: f64 = value.parse().unwrap_or(0.0);
         if name.starts_with("cloudroutes_checks_total{") {
             metrics.checks += value as u64;
+        } else if name == "cloudroutes_monitors_owned" {
+            metrics.monitors_owned = value as u64;
         } else if let Some(labels) =
             name.strip_prefix("cloudroutes_schedule_lateness_seconds_bucket{")
         {
@@ -43,6 +46,11 @@ async fn node_metrics(bench: &Bench, i: usize) -> Result<NodeMetrics> {
     let url = bench.nodes[i].url("/metrics");
     let text = bench.client.get(url).send().await?.error_for_status()?.text().await?;
     Ok(parse_metrics(&text))
+}
+
+/// The monitors node `i` runs (its `monitors_owned` gauge).
+pub async fn monitors_owned(bench: &Bench, i: usize) -> Result<u64> {
+    Ok(node_metrics(bench, i).await?.monitors_owned)
 }
 
 /// Everything measured at one instant.

@@ -324,6 +324,10 @@ pub async fn put_states_writes_a_batch(store: &dyn Store) {
         assert_eq!(got.as_ref(), Some(state), "put_states writes every state of the batch");
     }
     store.put_states(&[]).await.expect("an empty batch is fine");
+    let twice = [(first.id.clone(), sample_state(30)), (first.id.clone(), sample_state(31))];
+    store.put_states(&twice).await.expect("put_states (a monitor twice)");
+    let got = store.get_state(&first.id).await.expect("get_state");
+    assert_eq!(got, Some(sample_state(31)), "a monitor twice in a batch keeps its last state");
     store.delete_monitor(&first.id).await.expect("delete_monitor");
     store.delete_monitor(&second.id).await.expect("delete_monitor");
 }

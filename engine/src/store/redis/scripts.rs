@@ -51,14 +51,37 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return {0, {}}
 end
 local claim_ttl = ARGV[3]
+local items = tonumber(ARGV[4])
+-- One SMISMEMBER and one HSET per CHUNK items instead of one of each per item: a batch of
+-- healthy results costs a few commands, not two per check.
+local CHUNK = 1000
+local ids = {}
+do
+  local a = 5
+  for i = 1, items do
+    ids[i] = ARGV[a]
+    a = a + 3 + tonumber(ARGV[a + 2])
+    a = a + 1 + 2 * tonumber(ARGV[a])
+    a = a + 1 + 2 * tonumber(ARGV[a])
+  end
+end
+local member = {}
+for i = 1, items, CHUNK do
+  local found = redis.call('SMISMEMBER', KEYS[2], unpack(ids, i, math.min(i + CHUNK - 1, items)))
+  for j = 1, #found do
+    member[i + j - 1] = found[j] == 1
+  end
+end
+local states = {}
 local a, k = 5, 5 -- next ARGV, next KEYS
 local taken = {}
-for _ = 1, tonumber(ARGV[4]) do
+for item = 1, items do
   local monitor, state, n_events = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
   a = a + 3
-  local exists = redis.call('SISMEMBER', KEYS[2], monitor) == 1
+  local exists = member[item]
   if exists and state ~= '' then
-    redis.call('HSET', KEYS[3], monitor, state)
+    states[#states + 1] = monitor
+    states[#states + 1] = state
   end
   if n_events > 0 then
     local list = KEYS[k]
@@ -100,6 +123,10 @@ for _ = 1, tonumber(ARGV[4]) do
       redis.call('SREM', KEYS[4], name)
     end
   end
+end
+-- HSET takes the pairs in order, so a monitor twice in a batch keeps its last state.
+for i = 1, #states, 2 * CHUNK do
+  redis.call('HSET', KEYS[3], unpack(states, i, math.min(i + 2 * CHUNK - 1, #states)))
 end
 return {1, taken}
 "#,

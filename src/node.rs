@@ -142,8 +142,13 @@ async fn start_node(config: &NodeConfig, node_id: &str) -> anyhow::Result<Node> 
             }
             _ => None,
         };
-        let transport_config =
-            TransportConfig { node_id: node_id.to_owned(), listen: listen.clone(), cookie, tls };
+        let transport_config = TransportConfig {
+            node_id: node_id.to_owned(),
+            listen: listen.clone(),
+            cookie,
+            tls,
+            max_frame_bytes: cluster.max_frame_bytes,
+        };
         let transport = Transport::start(transport_config, node.inbox())
             .await
             .with_context(|| format!("starting the cluster transport on {listen}"))?;

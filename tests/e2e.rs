@@ -6,6 +6,7 @@ mod api;
 mod bad_input;
 mod canary;
 mod cluster;
+mod cluster_frames;
 mod common;
 mod ctl;
 mod ctl_apply;

@@ -24,6 +24,7 @@ mod smtp;
 
 pub use checks::{ChecksSection, ExecSection, ExecUser};
 pub use cluster::ClusterSection;
+pub use cluster::DEFAULT_MAX_FRAME_BYTES;
 pub use egress::EgressSection;
 pub use limits::LimitsSection;
 pub use secrets::SecretsSection;

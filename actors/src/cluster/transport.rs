@@ -17,9 +17,12 @@
 //! from 0, so they overwrite each other.)
 
 mod agent;
+mod frames;
 mod net;
 mod tls;
 
+#[cfg(test)]
+mod rejection_tests;
 #[cfg(test)]
 mod tests;
 
@@ -82,6 +85,9 @@ pub struct TransportConfig {
     pub cookie: String,
     /// Mutual TLS; `None` is plain TCP.
     pub tls: Option<TlsFiles>,
+    /// Largest frame a peer may announce, in bytes (`cluster.max_frame_bytes`); a peer that
+    /// announces a larger one, before or after the cookie handshake, is disconnected.
+    pub max_frame_bytes: u64,
 }
 
 /// Why a message to a peer was not delivered, or the transport did not start.
@@ -145,6 +151,7 @@ struct Inner {
     server: ActorRef<NodeServerMessage>,
     agent: ActorRef<AgentMsg>,
     connector: Option<TlsConnector>,
+    max_frame_bytes: u64,
     sessions: Sessions,
     dials: Mutex<HashMap<String, Dial>>,
     accept_task: JoinHandle<()>,
@@ -166,6 +173,9 @@ impl Transport {
         if config.node_id.is_empty() {
             return Err(failed("the node id is empty".into()));
         }
+        if config.max_frame_bytes == 0 {
+            return Err(failed("the maximum frame size is 0".into()));
+        }
         if config.cookie.is_empty() {
             warn!("the cluster cookie is empty: any host that reaches the cluster port can join");
         }
@@ -181,7 +191,8 @@ impl Transport {
             .map_err(|err| failed(format!("cannot start the agent: {err}")))?;
 
         // The server's own listener is unused (we accept on `listener`): keep it on loopback,
-        // with the same encryption. Isolated: only Redis members are dialed, by us.
+        // with the same encryption. Isolated: only Redis members are dialed, by us. Its own
+        // frame limit matches ours, which applies first (and logs the peer).
         let encryption = match &tls {
             Some(tls) => IncomingEncryptionMode::Tls(tls.acceptor.clone()),
             None => IncomingEncryptionMode::Raw,
@@ -194,7 +205,8 @@ impl Transport {
             Some(encryption),
             Some(NodeConnectionMode::Isolated),
         )
-        .with_listen_addr(Ipv4Addr::LOCALHOST.into());
+        .with_listen_addr(Ipv4Addr::LOCALHOST.into())
+        .with_max_inbound_frame_size(config.max_frame_bytes);
         let server = match Actor::spawn(None, server, ()).await {
             Ok((server, _)) => server,
             Err(err) => {
@@ -213,13 +225,16 @@ impl Transport {
             return Err(failed(format!("the node server stopped at once: {err}")));
         }
         let acceptor = tls.as_ref().map(|tls| tls.acceptor.clone());
-        let accept_task = tokio::spawn(net::accept_forever(listener, server.clone(), acceptor));
+        let max_frame_bytes = config.max_frame_bytes;
+        let accept_task =
+            tokio::spawn(net::accept_forever(listener, server.clone(), acceptor, max_frame_bytes));
         let inner = Inner {
             node_id,
             local_addr,
             server,
             agent,
             connector: tls.map(|tls| tls.connector),
+            max_frame_bytes,
             sessions,
             dials: Mutex::new(HashMap::new()),
             accept_task,
@@ -259,7 +274,8 @@ impl Transport {
         }
         for (node, addr, progress) in due {
             let (server, connector) = (self.inner.server.clone(), self.inner.connector.clone());
-            tokio::spawn(net::dial_and_log(server, connector, node, addr, progress));
+            let limit = self.inner.max_frame_bytes;
+            tokio::spawn(net::dial_and_log(server, connector, limit, node, addr, progress));
         }
     }
 

@@ -64,7 +64,20 @@ pub struct ClusterSection {
     /// PEM CA certificate peers' certificates must chain to (defaults to `tls_cert`).
     #[serde(default)]
     pub tls_ca: Option<PathBuf>,
+    /// Largest node-to-node frame a peer may announce, in bytes; a peer that announces a
+    /// larger one (even before authenticating) is disconnected and logged.
+    #[serde(default = "default_max_frame_bytes")]
+    pub max_frame_bytes: u64,
 }
+
+/// Default of `cluster.max_frame_bytes`: 4 MiB. The largest legitimate message is a webhook
+/// delivery forwarded to a monitor's owner, bounded by the 256 KiB webhook body limit (a few
+/// times that once JSON-escaped); ractor_cluster's own limit is 16 MiB.
+pub const DEFAULT_MAX_FRAME_BYTES: u64 = 4 * 1024 * 1024;
+/// Smallest accepted `cluster.max_frame_bytes`: below it, legitimate messages could be refused.
+pub const MIN_MAX_FRAME_BYTES: u64 = 64 * 1024;
+/// Largest accepted `cluster.max_frame_bytes`: 256 MiB.
+pub const MAX_MAX_FRAME_BYTES: u64 = 256 * 1024 * 1024;
 
 fn default_partitions() -> u32 {
     crate::partition::DEFAULT_PARTITIONS
@@ -92,6 +105,9 @@ fn default_quarantine_ms() -> u64 {
 }
 fn default_redis_timeout_ms() -> u64 {
     2_000
+}
+fn default_max_frame_bytes() -> u64 {
+    DEFAULT_MAX_FRAME_BYTES
 }
 
 impl NodeConfig {
@@ -135,6 +151,14 @@ impl NodeConfig {
                 .into();
             return invalid("cluster.cookie", message);
         }
+        if !(MIN_MAX_FRAME_BYTES..=MAX_MAX_FRAME_BYTES).contains(&cluster.max_frame_bytes) {
+            let message = format!(
+                "must be between {MIN_MAX_FRAME_BYTES} (64 KiB) and {MAX_MAX_FRAME_BYTES} \
+                 (256 MiB), got {}",
+                cluster.max_frame_bytes
+            );
+            return invalid("cluster.max_frame_bytes", message);
+        }
         if cluster.tls_cert.is_some() != cluster.tls_key.is_some() {
             let message = "must be set together with cluster.tls_cert and cluster.tls_key".into();
             return invalid(
@@ -145,3 +169,7 @@ impl NodeConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "cluster_tests.rs"]
+mod tests;

@@ -53,6 +53,7 @@ pub(crate) const KEYS: &[(&str, Kind)] = &[
     ("cluster.tls_cert", Kind::Text),
     ("cluster.tls_key", Kind::Text),
     ("cluster.tls_ca", Kind::Text),
+    ("cluster.max_frame_bytes", Kind::Integer),
     ("checks.exec.enabled", Kind::Bool),
     ("checks.exec.allow", Kind::List),
     ("checks.exec.max_timeout_ms", Kind::Integer),

@@ -1,11 +1,12 @@
 //! Sockets of the cluster port: the listener, dialing, TCP options, and which ractor_cluster
 //! sessions are authenticated (and to which peer).
 //!
-//! We open the sockets ourselves and hand them to the `NodeServer` as `ConnectionOpened`, rather
-//! than let its listener and `client_connect_enc` do it, for three reasons: a TLS handshake that
-//! never finishes would block its single accept loop; we can set TCP keepalive and
+//! We open the sockets ourselves and hand them to the `NodeServer` as `ConnectionOpenedExternal`,
+//! rather than let its listener and `client_connect_enc` do it, for four reasons: a TLS handshake
+//! that never finishes would block its single accept loop; we can set TCP keepalive and
 //! `TCP_USER_TIMEOUT` so a silently dead peer's session closes in seconds instead of ~15 minutes;
-//! and a failed handshake can be logged with the peer's address.
+//! a failed handshake can be logged with the peer's address; and every stream is wrapped in a
+//! [`FrameLimited`] that refuses oversized frames (see `frames.rs`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -15,13 +16,14 @@ use std::time::{Duration, Instant};
 
 use ractor::{ActorCell, ActorId, ActorRef};
 use ractor_cluster::node::NodeServerSessionInformation;
-use ractor_cluster::{NetworkStream, NodeEventSubscription, NodeServerMessage};
+use ractor_cluster::{ClusterBidiStream, NodeEventSubscription, NodeServerMessage};
 use socket2::{SockRef, TcpKeepalive};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tracing::{debug, info, warn};
 
+use super::frames::FrameLimited;
 use super::{HIGHER_ID_GRACE, REDIAL_AFTER, TransportError};
 
 /// Bound on TCP connect plus TLS handshake when dialing.
@@ -56,11 +58,13 @@ pub(super) async fn bind(listen: &str) -> Result<TcpListener, TransportError> {
     })
 }
 
-/// Accepts peers forever, each handshake in its own task, and hands them to the node server.
+/// Accepts peers forever, each handshake in its own task, and hands them to the node server
+/// with frames above `max_frame_bytes` refused.
 pub(super) async fn accept_forever(
     listener: TcpListener,
     server: ActorRef<NodeServerMessage>,
     tls: Option<TlsAcceptor>,
+    max_frame_bytes: u64,
 ) {
     loop {
         let (stream, peer_addr) = match listener.accept().await {
@@ -75,10 +79,12 @@ pub(super) async fn accept_forever(
         tokio::spawn(async move {
             let Ok(local_addr) = stream.local_addr() else { return };
             configure_socket(&stream);
-            let network = match tls {
-                None => NetworkStream::Raw { peer_addr, local_addr, stream },
+            let network: Box<dyn ClusterBidiStream> = match tls {
+                None => Box::new(FrameLimited::new(stream, peer_addr, local_addr, max_frame_bytes)),
                 Some(acceptor) => match timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => NetworkStream::TlsServer { peer_addr, local_addr, stream },
+                    Ok(Ok(stream)) => {
+                        Box::new(FrameLimited::new(stream, peer_addr, local_addr, max_frame_bytes))
+                    }
                     Ok(Err(err)) => {
                         warn!(%peer_addr, error = %err, "rejected a cluster connection: tls failed");
                         return;
@@ -90,7 +96,7 @@ pub(super) async fn accept_forever(
                 },
             };
             let opened =
-                NodeServerMessage::ConnectionOpened { stream: Box::new(network), is_server: true };
+                NodeServerMessage::ConnectionOpenedExternal { stream: network, is_server: true };
             if server.cast(opened).is_err() {
                 debug!(%peer_addr, "node server stopped; dropping a cluster connection");
             }
@@ -114,11 +120,13 @@ enum DialError {
 }
 
 /// Opens a session to the peer at `addr`; returns once TCP (and TLS) is up. The cookie
-/// handshake continues inside the node server.
+/// handshake continues inside the node server. The peer's frames are limited like an accepted
+/// peer's.
 async fn dial(
     server: &ActorRef<NodeServerMessage>,
     addr: &str,
     tls: Option<&TlsConnector>,
+    max_frame_bytes: u64,
 ) -> Result<(), DialError> {
     let (host, _) = split_host_port(addr).map_err(|err| DialError::Address(err.to_string()))?;
     let open = async {
@@ -126,18 +134,18 @@ async fn dial(
         configure_socket(&stream);
         let peer_addr = stream.peer_addr().map_err(DialError::Connect)?;
         let local_addr = stream.local_addr().map_err(DialError::Connect)?;
-        Ok(match tls {
-            None => NetworkStream::Raw { peer_addr, local_addr, stream },
+        let network: Box<dyn ClusterBidiStream> = match tls {
+            None => Box::new(FrameLimited::new(stream, peer_addr, local_addr, max_frame_bytes)),
             Some(connector) => {
                 let name = super::tls::server_name(host).map_err(DialError::Address)?;
                 let stream = connector.connect(name, stream).await.map_err(DialError::Tls)?;
-                NetworkStream::TlsClient { peer_addr, local_addr, stream }
+                Box::new(FrameLimited::new(stream, peer_addr, local_addr, max_frame_bytes))
             }
-        })
+        };
+        Ok(network)
     };
     let network = timeout(DIAL_TIMEOUT, open).await.map_err(|_| DialError::Timeout)??;
-    let opened =
-        NodeServerMessage::ConnectionOpened { stream: Box::new(network), is_server: false };
+    let opened = NodeServerMessage::ConnectionOpenedExternal { stream: network, is_server: false };
     server.cast(opened).map_err(|_| DialError::Stopped)
 }
 
@@ -182,11 +190,12 @@ impl Dial {
 pub(super) async fn dial_and_log(
     server: ActorRef<NodeServerMessage>,
     tls: Option<TlsConnector>,
+    max_frame_bytes: u64,
     node: String,
     addr: String,
     progress: Arc<DialProgress>,
 ) {
-    match dial(&server, &addr, tls.as_ref()).await {
+    match dial(&server, &addr, tls.as_ref(), max_frame_bytes).await {
         Ok(()) => debug!(peer = %node, %addr, "dialed cluster peer"),
         Err(err) => {
             let failures = progress.failures.fetch_add(1, Ordering::SeqCst) + 1;

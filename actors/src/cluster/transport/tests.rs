@@ -9,11 +9,14 @@ use tokio::sync::mpsc;
 
 use super::*;
 
+/// The frame limit of the nodes these tests start (the default of `cluster.max_frame_bytes`).
+pub(super) const FRAME_LIMIT: u64 = cloudroutes_engine::config::DEFAULT_MAX_FRAME_BYTES;
+
 /// Records what arrives; answers requests at once, or never when `hang`.
-struct Recorder {
+pub(super) struct Recorder {
     name: String,
     hang: bool,
-    requests: Mutex<Vec<(String, PeerRequest)>>,
+    pub(super) requests: Mutex<Vec<(String, PeerRequest)>>,
     notices: mpsc::UnboundedSender<(String, PeerNotice)>,
 }
 
@@ -41,13 +44,24 @@ impl PeerInbox for Recorder {
     }
 }
 
-struct Node {
-    transport: Transport,
-    inbox: Arc<Recorder>,
+pub(super) struct Node {
+    pub(super) transport: Transport,
+    pub(super) inbox: Arc<Recorder>,
     notices: mpsc::UnboundedReceiver<(String, PeerNotice)>,
 }
 
-async fn node(id: &str, cookie: &str, tls: Option<TlsFiles>, hang: bool) -> Node {
+pub(super) async fn node(id: &str, cookie: &str, tls: Option<TlsFiles>, hang: bool) -> Node {
+    node_limited(id, cookie, tls, hang, FRAME_LIMIT).await
+}
+
+/// Starts a node whose peers may send frames of at most `max_frame_bytes`.
+pub(super) async fn node_limited(
+    id: &str,
+    cookie: &str,
+    tls: Option<TlsFiles>,
+    hang: bool,
+    max_frame_bytes: u64,
+) -> Node {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
@@ -64,17 +78,23 @@ async fn node(id: &str, cookie: &str, tls: Option<TlsFiles>, hang: bool) -> Node
         listen: "127.0.0.1:0".to_owned(),
         cookie: cookie.to_owned(),
         tls,
+        max_frame_bytes,
     };
     let transport = Transport::start(config, inbox.clone()).await.unwrap();
     Node { transport, inbox, notices }
 }
 
-fn member(id: &str, node: &Node) -> (String, String) {
+pub(super) fn member(id: &str, node: &Node) -> (String, String) {
     (id.to_owned(), format!("127.0.0.1:{}", node.transport.local_addr().port()))
 }
 
 /// Calls `connect_peers` like the ownership loop would, until `from` sees `to` (or gives up).
-async fn connect(from: &Node, peers: &[(String, String)], to: &str, within: Duration) -> bool {
+pub(super) async fn connect(
+    from: &Node,
+    peers: &[(String, String)],
+    to: &str,
+    within: Duration,
+) -> bool {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         from.transport.connect_peers(peers).await;
@@ -90,7 +110,7 @@ async fn next_notice(node: &mut Node) -> (String, PeerNotice) {
     tokio::time::timeout(Duration::from_secs(2), node.notices.recv()).await.unwrap().unwrap()
 }
 
-fn run_now(id: &str) -> PeerRequest {
+pub(super) fn run_now(id: &str) -> PeerRequest {
     PeerRequest::RunNow { monitor_id: MonitorId::from(id) }
 }
 
@@ -253,6 +273,7 @@ async fn tls_peers_talk_and_others_are_refused() {
         listen: "127.0.0.1:0".into(),
         cookie: "secret".into(),
         tls: Some(broken),
+        max_frame_bytes: FRAME_LIMIT,
     };
     let err = Transport::start(config, a.inbox.clone()).await.err().unwrap();
     assert!(err.to_string().contains("missing.key"), "{err}");
@@ -276,6 +297,7 @@ async fn malformed_listen_address_is_a_start_error() {
             listen: listen.into(),
             cookie: "c".into(),
             tls: None,
+            max_frame_bytes: FRAME_LIMIT,
         };
         let err = Transport::start(config, inbox.clone()).await.err().unwrap();
         assert!(err.to_string().contains(listen), "{err}");

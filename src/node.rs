@@ -84,7 +84,8 @@ pub(crate) async fn run(args: NodeArgs) -> anyhow::Result<()> {
     drop(out);
 
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(cloudroutes_http::serve(api, listener, async {
+    let timeouts = cloudroutes_http::server::Timeouts::new(&config.limits);
+    let server = tokio::spawn(cloudroutes_http::serve(api, listener, timeouts, async {
         let _ = http_stopped.await;
     }));
     signals.wait().await;

@@ -18,3 +18,4 @@ mod persistence;
 mod reactions;
 mod redis_harness;
 mod security_auth;
+mod security_timeouts;

@@ -187,8 +187,15 @@ async fn the_audit_trail_records_who_did_what_and_only_admins_read_it() {
         .chain(rest["items"].as_array().unwrap())
         .cloned()
         .collect();
+    // The viewer's refused read of the audit trail is audited too, as a denied call.
+    let denied: Vec<&Value> = all.iter().filter(|e| e["action"] == "denied").collect();
+    assert_eq!(denied.len(), 1, "{all:?}");
+    assert_eq!(denied[0]["actor"], "ops-viewer");
+    assert_eq!(denied[0]["resource_name"], "GET /api/v1/audit");
+    assert_eq!(denied[0]["outcome"], "forbidden");
     let summary: Vec<(String, String, String, String, String)> = all
         .iter()
+        .filter(|e| e["action"] != "denied")
         .map(|e| {
             let s = |k: &str| e[k].as_str().unwrap_or("").to_owned();
             (s("actor"), s("action"), s("resource_kind"), s("resource_name"), s("outcome"))
@@ -213,8 +220,9 @@ async fn the_audit_trail_records_who_did_what_and_only_admins_read_it() {
     ];
     assert_eq!(summary, expected, "newest first: {all:?}");
     assert!(all.iter().all(|e| e["at"].is_string()));
-    assert_eq!(all[1]["role"], "editor");
-    assert_eq!(all[1]["resource_id"], json!(m));
+    let changes: Vec<&Value> = all.iter().filter(|e| e["action"] != "denied").collect();
+    assert_eq!(changes[1]["role"], "editor");
+    assert_eq!(changes[1]["resource_id"], json!(m));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -386,7 +394,19 @@ async fn ctl_creates_lists_and_revokes_tokens_and_shows_the_audit_trail() {
     assert_eq!(after.status.code(), Some(1), "a revoked token is refused");
 
     let audit = stdout_ok(&ctl(&node, &admin, &["audit"]));
-    let lines: Vec<&str> = audit.lines().collect();
+    // The refused calls are audited: the viewer's 403 by token name, the revoked token's 401
+    // by client address.
+    assert!(
+        audit.lines().any(|l| l.contains("ci-bot (viewer)")
+            && l.contains("denied")
+            && l.contains("forbidden")),
+        "{audit}"
+    );
+    assert!(
+        audit.lines().any(|l| l.contains("127.0.0.1 (-)") && l.contains("unauthorized")),
+        "{audit}"
+    );
+    let lines: Vec<&str> = audit.lines().filter(|l| !l.contains("denied")).collect();
     assert!(lines.len() >= 3, "{audit}");
     assert!(lines[1].contains("revoke") && lines[1].contains("ci-bot"), "{audit}");
     assert!(lines[2].contains("create") && lines[2].contains("admin (admin)"), "{audit}");

@@ -87,14 +87,17 @@ pub struct AuditEntry {
     /// When it happened.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
-    /// The caller's token name (`admin` for the bootstrap admin token).
+    /// The caller's token name (`admin` for the bootstrap admin token); for a denied call by
+    /// a caller without a valid token, its client address.
     pub actor: String,
-    /// The caller's role.
-    pub role: Role,
+    /// The caller's role; `None` for a denied call by a caller without a valid token.
+    #[serde(default)]
+    pub role: Option<Role>,
     /// What was done: `create`, `update`, `delete`, `run`, `fail`, `heal`, `rotate_key`,
-    /// `drain`, `revoke`.
+    /// `drain`, `revoke`; `denied` for calls refused with 401, 403 or 429.
     pub action: String,
-    /// The kind of resource: `monitor`, `reaction`, `token`, `node`.
+    /// The kind of resource: `monitor`, `reaction`, `token`, `node`; `request` for a denied
+    /// call (its method and path are the resource name).
     pub resource_kind: String,
     /// The resource's id, when it has one.
     pub resource_id: Option<String>,
@@ -102,6 +105,13 @@ pub struct AuditEntry {
     pub resource_name: Option<String>,
     /// `ok`, or the error code the caller got (`not_found`, `invalid_field`, …).
     pub outcome: String,
+    /// For a denied call: how many denials this entry stands for (the HTTP crate's `denials`
+    /// module folds the rest of a window's denials into one entry). `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// For a denied call: the client address it came from. `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client: Option<String>,
 }
 
 impl AuditEntry {
@@ -116,12 +126,14 @@ impl AuditEntry {
             id: crate::model::new_event_id(),
             at,
             actor: actor.to_owned(),
-            role,
+            role: Some(role),
             action: action.to_owned(),
             resource_kind: resource_kind.to_owned(),
             resource_id: None,
             resource_name: None,
             outcome: outcome.to_owned(),
+            count: None,
+            client: None,
         }
     }
 }
@@ -144,6 +156,18 @@ mod tests {
         }
         assert_eq!(Role::parse("root"), None);
         assert_eq!(serde_json::to_string(&Role::Editor).unwrap(), "\"editor\"");
+    }
+
+    #[test]
+    fn entries_stored_before_denials_were_audited_still_read() {
+        let old = r#"{"id":"01a","at":"2026-11-24T07:00:00Z","actor":"ci","role":"editor","action":"create","resource_kind":"monitor","resource_id":"m1","resource_name":"shop","outcome":"ok"}"#;
+        let entry: AuditEntry = serde_json::from_str(old).expect("an entry without count");
+        assert_eq!(
+            (entry.role, entry.count, entry.client.as_deref()),
+            (Some(Role::Editor), None, None)
+        );
+        let written = serde_json::to_string(&entry).expect("serialize");
+        assert!(!written.contains("count") && !written.contains("client"), "{written}");
     }
 
     #[test]

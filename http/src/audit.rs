@@ -1,6 +1,7 @@
 //! The audit trail: every change a caller makes is recorded with who (token name and role),
 //! when, what (action, resource kind, id and name) and the outcome; `GET /api/v1/audit`
 //! (admin only) pages through it, newest first. Entries hold names and ids, never bodies.
+//! Denied calls (401, 403, 429) are recorded too, bounded: see [`crate::denials`].
 
 use std::collections::HashMap;
 
@@ -99,6 +100,8 @@ fn entry(entry: &AuditEntry) -> Value {
         "resource_id": entry.resource_id,
         "resource_name": entry.resource_name,
         "outcome": entry.outcome,
+        "count": entry.count,
+        "client": entry.client,
     })
 }
 

@@ -190,6 +190,18 @@ pub fn forbidden(needed: Role, caller: &Caller) -> ApiError {
     )
 }
 
+/// The rejection of a caller whose token's role is too small: the 403 and who was refused
+/// (`error::recover` answers the 403 and keeps the caller for the audit of denied calls).
+#[derive(Debug, Clone)]
+pub struct Forbidden {
+    /// The 403.
+    pub error: ApiError,
+    /// Who was refused.
+    pub caller: Caller,
+}
+
+impl warp::reject::Reject for Forbidden {}
+
 /// A filter that passes callers whose token may call this route (per [`required_role`]):
 /// 401 without a valid token, 403 with a token of too small a role.
 pub fn authenticated(
@@ -207,7 +219,8 @@ pub fn authenticated(
                 if caller.role.allows(needed) {
                     Ok(caller)
                 } else {
-                    Err(warp::reject::custom(forbidden(needed, &caller)))
+                    let error = forbidden(needed, &caller);
+                    Err(warp::reject::custom(Forbidden { error, caller }))
                 }
             }
         })

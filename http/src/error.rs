@@ -106,6 +106,11 @@ pub async fn recover(rejection: Rejection) -> Result<Response, std::convert::Inf
     if let Some(limited) = rejection.find::<crate::limits::RateLimited>() {
         return Ok(limited.clone().into_response());
     }
+    if let Some(denied) = rejection.find::<crate::auth::Forbidden>() {
+        let mut response = denied.error.clone().into_response();
+        response.extensions_mut().insert(denied.caller.clone());
+        return Ok(response);
+    }
     let error = if let Some(error) = rejection.find::<ApiError>() {
         error.clone()
     } else if rejection.is_not_found() {

@@ -127,13 +127,14 @@ impl RateLimiter {
     }
 }
 
-/// Every rate limit of a node.
+/// Every rate limit of a node, and the bounded log of the calls they and the role table deny.
 #[derive(Debug)]
 pub struct Limiters {
     api_by_token: RateLimiter,
     api_by_addr: RateLimiter,
     intake_by_monitor: RateLimiter,
     intake_by_addr: RateLimiter,
+    denials: crate::denials::DenialLog,
 }
 
 impl Limiters {
@@ -153,7 +154,16 @@ impl Limiters {
                 limits.intake_addr_burst,
                 max,
             ),
+            denials: crate::denials::DenialLog::new(
+                Duration::from_millis(limits.denied_audit_window_ms),
+                max,
+            ),
         }
+    }
+
+    /// Returns the bounded log of denied calls (see [`crate::denials`]).
+    pub fn denials(&self) -> &crate::denials::DenialLog {
+        &self.denials
     }
 
     /// Admits or refuses one request.
@@ -208,7 +218,7 @@ pub fn guard(
 ) -> impl Filter<Extract = (), Error = warp::Rejection> + Clone {
     warp::path::full()
         .and(warp::header::optional::<String>("authorization"))
-        .and(warp::addr::remote())
+        .and(crate::server::peer_addr())
         .and_then(move |path: FullPath, authorization: Option<String>, addr: Option<SocketAddr>| {
             let limiters = Arc::clone(&limiters);
             async move {

@@ -90,7 +90,12 @@ pub(super) async fn audit(client: &Client, output: Output, limit: usize) -> anyh
                         text(&e["resource_kind"]),
                         text(&e["resource_id"]),
                         clip(&text(&e["resource_name"]), 40),
-                        text(&e["outcome"]),
+                        match e["count"].as_u64() {
+                            Some(count) if count > 1 => {
+                                format!("{} (x{count})", text(&e["outcome"]))
+                            }
+                            _ => text(&e["outcome"]),
+                        },
                     ]
                 })
                 .collect();

@@ -1,4 +1,4 @@
-//! `[limits]`: rate limits, the token cache and the audit trail's size.
+//! `[limits]`: rate limits, HTTP timeouts, the token cache and the audit trail's size.
 //!
 //! Rate limits are token buckets: a bucket holds up to `*_burst` requests and refills at
 //! `*_rate_per_sec`; a rate of 0 turns that limit off. The API's budget (per token and per
@@ -42,6 +42,22 @@ pub struct LimitsSection {
     /// Audit entries kept; the oldest are dropped past it.
     #[serde(default = "default_audit_max_entries")]
     pub audit_max_entries: u64,
+    /// How long a client may take to send a request's headers, in milliseconds; it also bounds
+    /// how long an idle keep-alive connection waits for its next request. Past it the
+    /// connection is closed.
+    #[serde(default = "default_header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// How long one request may take from its headers to its answer (reading the body and
+    /// handling it), in milliseconds; past it the caller gets 408 (body still arriving) or 503
+    /// and the connection is closed. Run-now (`POST /api/v1/monitors/{id}/run`) gets the
+    /// longest check timeout (120 s) on top, so no check the API accepts is cut.
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// Denied calls (401, 403, 429) are audited at most twice per window per caller (token
+    /// name, else client address) and kind: the first at once, the rest of the window folded
+    /// into one entry with their count when the window ends. In milliseconds.
+    #[serde(default = "default_denied_audit_window_ms")]
+    pub denied_audit_window_ms: u64,
 }
 
 impl Default for LimitsSection {
@@ -56,6 +72,9 @@ impl Default for LimitsSection {
             max_tracked_clients: default_max_tracked_clients(),
             token_cache_ms: default_token_cache_ms(),
             audit_max_entries: default_audit_max_entries(),
+            header_timeout_ms: default_header_timeout_ms(),
+            request_timeout_ms: default_request_timeout_ms(),
+            denied_audit_window_ms: default_denied_audit_window_ms(),
         }
     }
 }
@@ -87,6 +106,15 @@ fn default_token_cache_ms() -> u64 {
 fn default_audit_max_entries() -> u64 {
     100_000
 }
+fn default_header_timeout_ms() -> u64 {
+    10_000
+}
+fn default_request_timeout_ms() -> u64 {
+    30_000
+}
+fn default_denied_audit_window_ms() -> u64 {
+    60_000
+}
 
 impl LimitsSection {
     /// Checks every value's range.
@@ -94,7 +122,7 @@ impl LimitsSection {
     /// # Errors
     /// [`ConfigError::Invalid`] naming the `limits.…` key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let ranges: [(&str, u64, u64, u64); 9] = [
+        let ranges: [(&str, u64, u64, u64); 12] = [
             ("limits.api_rate_per_sec", self.api_rate_per_sec, 0, 1_000_000),
             ("limits.api_burst", self.api_burst, 1, 10_000_000),
             ("limits.intake_rate_per_sec", self.intake_rate_per_sec, 0, 1_000_000),
@@ -104,6 +132,9 @@ impl LimitsSection {
             ("limits.max_tracked_clients", self.max_tracked_clients, 16, 10_000_000),
             ("limits.token_cache_ms", self.token_cache_ms, 0, 60_000),
             ("limits.audit_max_entries", self.audit_max_entries, 1, 100_000_000),
+            ("limits.header_timeout_ms", self.header_timeout_ms, 100, 600_000),
+            ("limits.request_timeout_ms", self.request_timeout_ms, 100, 3_600_000),
+            ("limits.denied_audit_window_ms", self.denied_audit_window_ms, 100, 86_400_000),
         ];
         for (key, value, min, max) in ranges {
             if value < min || value > max {
@@ -127,5 +158,26 @@ mod tests {
         assert!(error.contains("limits.api_burst"), "{error}");
         let cache = LimitsSection { token_cache_ms: 60_001, ..LimitsSection::default() };
         assert!(cache.validate().unwrap_err().to_string().contains("limits.token_cache_ms"));
+        for (key, section) in [
+            (
+                "limits.header_timeout_ms",
+                LimitsSection { header_timeout_ms: 0, ..Default::default() },
+            ),
+            (
+                "limits.request_timeout_ms",
+                LimitsSection { request_timeout_ms: 0, ..Default::default() },
+            ),
+            (
+                "limits.request_timeout_ms",
+                LimitsSection { request_timeout_ms: 3_600_001, ..Default::default() },
+            ),
+            (
+                "limits.denied_audit_window_ms",
+                LimitsSection { denied_audit_window_ms: 0, ..Default::default() },
+            ),
+        ] {
+            let error = section.validate().unwrap_err().to_string();
+            assert!(error.contains(key) && error.contains("between"), "{error}");
+        }
     }
 }

@@ -1,8 +1,9 @@
-//! The document's parts for tokens, audit, key rotation, roles (403) and rate limits (429).
+//! The document's parts for tokens, audit, key rotation, roles (403), rate limits (429) and
+//! request timeouts (408).
 
 use serde_json::{Value, json};
 
-/// Adds the tokens, audit and rotate-key paths, the 429 response to every operation, the
+/// Adds the tokens, audit and rotate-key paths, the 429 and 408 responses to every operation, the
 /// 403 response to every authenticated one, and their schemas.
 pub(super) fn add(doc: &mut Value) {
     let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}]);
@@ -63,6 +64,7 @@ pub(super) fn add(doc: &mut Value) {
                     op["responses"]["403"] = r("403");
                 }
                 op["responses"]["429"] = r("429");
+                op["responses"]["408"] = r("408");
             }
         }
     }
@@ -74,6 +76,9 @@ pub(super) fn add(doc: &mut Value) {
         error("rate_limited: too many requests for this token, client address or monitor");
     limited["headers"] = json!({"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer", "minimum": 1}}});
     responses["E429"] = limited;
+    responses["E408"] = error(
+        "request_timeout: the request body did not arrive within limits.request_timeout_ms; the connection is closed",
+    );
     let schemas = &mut doc["components"]["schemas"];
     schemas["TokenIn"] = json!({"type": "object", "required": ["name", "role"], "additionalProperties": false, "properties": {
         "name": {"type": "string", "minLength": 1, "maxLength": 100},
@@ -86,11 +91,13 @@ pub(super) fn add(doc: &mut Value) {
     schemas["TokenCreated"] = json!({"allOf": [schema("Token"), {"type": "object", "required": ["token"], "properties": {"token": {"type": "string", "description": "the secret, shown once: `crt_` and 64 hex digits"}}}]});
     schemas["TokenPage"] = json!({"type": "object", "properties": {"items": {"type": "array", "items": schema("Token")}, "next_cursor": {"type": "null"}}});
     schemas["AuditEntry"] = json!({"type": "object", "properties": {
-        "id": {"type": "string"}, "at": {"type": "string"}, "actor": {"type": "string", "description": "the token's name"},
-        "role": {"enum": ["admin", "editor", "viewer"]},
-        "action": {"enum": ["create", "update", "delete", "run", "fail", "heal", "rotate_key", "drain", "revoke"]},
-        "resource_kind": {"enum": ["monitor", "reaction", "token", "node"]},
+        "id": {"type": "string"}, "at": {"type": "string"}, "actor": {"type": "string", "description": "the token's name; for a call denied without a valid token, the client address"},
+        "role": {"enum": ["admin", "editor", "viewer", null], "description": "null for a call denied without a valid token"},
+        "action": {"enum": ["create", "update", "delete", "run", "fail", "heal", "rotate_key", "drain", "revoke", "denied"]},
+        "resource_kind": {"enum": ["monitor", "reaction", "token", "node", "request"], "description": "`request` for a denied call, whose method and path are the resource_name"},
         "resource_id": {"type": ["string", "null"]}, "resource_name": {"type": ["string", "null"]},
-        "outcome": {"type": "string", "description": "`ok` or the error code the caller got"}}});
+        "outcome": {"type": "string", "description": "`ok` or the error code the caller got (`unauthorized`, `forbidden`, `rate_limited` for denied calls)"},
+        "count": {"type": ["integer", "null"], "minimum": 1, "description": "denied calls only: how many denials this entry stands for; the first of a window is recorded at once, the rest of the window (limits.denied_audit_window_ms) folded into one entry"},
+        "client": {"type": ["string", "null"], "description": "denied calls only: the client address"}}});
     schemas["AuditPage"] = json!({"type": "object", "properties": {"items": {"type": "array", "items": schema("AuditEntry")}, "next_cursor": {"type": ["string", "null"]}}});
 }

@@ -7,6 +7,8 @@
 mod examples;
 #[path = "canary/startup.rs"]
 mod startup;
+#[path = "canary/webhook_keys.rs"]
+mod webhook_keys;
 
 use serde_json::{Value, json};
 

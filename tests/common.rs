@@ -144,6 +144,8 @@ pub struct Node {
     env_token: bool,
     /// More environment for the process (cluster settings, say).
     env: Vec<(String, String)>,
+    /// The address the API binds (`127.0.0.1` unless a test asks for every interface).
+    http_host: &'static str,
     dir: tempfile::TempDir,
     child: Option<Child>,
     runs: usize,
@@ -170,6 +172,16 @@ impl Node {
     /// until it is ready.
     pub async fn start_with_env(env: &[(&str, String)]) -> Node {
         let mut node = Node::new(true);
+        node.env = env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+        node.launch().await;
+        node
+    }
+
+    /// Starts a node whose API binds `0.0.0.0` (every interface) with these extra environment
+    /// variables, and waits until it is ready (the helpers still talk to it on 127.0.0.1).
+    pub async fn start_on_every_interface(env: &[(&str, String)]) -> Node {
+        let mut node = Node::new(true);
+        node.http_host = "0.0.0.0";
         node.env = env.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
         node.launch().await;
         node
@@ -215,6 +227,7 @@ impl Node {
             token: if env_token { TOKEN.to_owned() } else { String::new() },
             env_token,
             env: Vec::new(),
+            http_host: "127.0.0.1",
             dir,
             child: None,
             runs: 0,
@@ -286,7 +299,7 @@ impl Node {
         command
             .arg("node")
             .arg("--http")
-            .arg(format!("127.0.0.1:{}", self.port))
+            .arg(format!("{}:{}", self.http_host, self.port))
             .arg("--data-dir")
             .arg(self.data_dir())
             .current_dir(self.dir.path())

@@ -119,6 +119,40 @@ async fn each_redirect_hop_is_checked_and_a_hop_to_metadata_is_refused() {
     assert_eq!(server.received().len(), 2, "only the allowed first hops were requested");
 }
 
+/// Issue 7: with loopback allowed, a redirect from an allowed target to the node's own port
+/// (by address or by a name that resolves to loopback) is refused before it is requested.
+#[tokio::test]
+async fn a_redirect_hop_to_the_node_own_port_is_refused() {
+    let mut node = serve(|_| reply(200, &[], "node api")).await;
+    let node_port = node.addr.port();
+    let by_address = format!("http://127.0.0.1:{node_port}/api/v1/monitors");
+    let by_name = format!("http://localhost:{node_port}/api/v1/monitors");
+    let mut server = serve(move |request| match request.path.as_str() {
+        "/address" => reply(302, &[("Location", by_address.as_str())], ""),
+        "/name" => reply(307, &[("Location", by_name.as_str())], ""),
+        _ => reply(200, &[], "ok"),
+    })
+    .await;
+    let egress = Egress::loopback_for_tests().with_node_ports(&[node_port], &[], false);
+    for path in ["/address", "/name"] {
+        for kind in ["http-get-statuscode", "http-keyword"] {
+            let spec = json!({
+                "type": kind, "url": server.url(path), "follow_redirects": true, "keyword": "x",
+            });
+            let mut spec = spec;
+            if kind == "http-get-statuscode" {
+                spec.as_object_mut().unwrap().remove("keyword");
+            }
+            let outcome = run_under(egress.clone(), spec).await;
+            let wanted =
+                format!("the node's own port {node_port} (egress.allow_node_ports = false)");
+            assert_failed_naming(&outcome, &[&wanted]);
+        }
+    }
+    assert_eq!(server.received().len(), 4, "every first hop was requested");
+    assert!(node.received().is_empty(), "the node's port was never requested");
+}
+
 #[tokio::test]
 async fn the_node_own_port_stays_denied_when_loopback_is_allowed() {
     let server = serve_http(200, b"ok".to_vec()).await;

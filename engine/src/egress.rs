@@ -14,8 +14,17 @@
 //! - The node's own ports (API, cluster, Redis) on any of its own addresses stay denied
 //!   whatever the lists say, unless `egress.allow_node_ports = true`.
 //!
-//! IPv4-mapped IPv6 addresses (`::ffff:169.254.169.254`) and NAT64 addresses
-//! (`64:ff9b::a9fe:a9fe`) are judged as the IPv4 address they carry.
+//! IPv6 addresses that carry an IPv4 destination are judged as that IPv4 address
+//! ([`canonical`]), so no wrapping sneaks a denied address past the IPv4 rules:
+//! - IPv4-mapped, `::ffff:a.b.c.d` (the IPv4 address is the last 32 bits);
+//! - NAT64 well-known prefix, `64:ff9b::/96` (RFC 6052: the last 32 bits);
+//! - 6to4, `2002::/16` (RFC 3056: bits 16..48, so `2002:a9fe:a9fe::1` is 169.254.169.254);
+//! - Teredo, `2001::/32` (RFC 4380: the client's address is the last 32 bits inverted, so
+//!   `2001:0:…:5601:5601` is 169.254.169.254 wrapped — `!0x5601_5601`).
+//!
+//! The local-use NAT64 block `64:ff9b:1::/48` (RFC 8215) has no single place for the IPv4
+//! address (each network picks its own prefix length inside it), so it cannot be unwrapped:
+//! it is a built-in deny instead, like the other local ranges.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -148,6 +157,7 @@ pub const BUILT_IN_DENIES: &[(&str, &str)] = &[
     ("255.255.255.255/32", "broadcast"),
     ("::/128", "unspecified"),
     ("::1/128", "loopback"),
+    ("64:ff9b:1::/48", "local-use nat64"),
     ("fc00::/7", "unique local"),
     ("fd00:ec2::254/128", "cloud metadata"),
     ("fe80::/10", "link-local"),
@@ -331,25 +341,27 @@ impl Egress {
     }
 }
 
-/// Returns the address a decision judges: the IPv4 address inside an IPv4-mapped
-/// (`::ffff:a.b.c.d`) or NAT64 (`64:ff9b::a.b.c.d`) IPv6 address, otherwise `addr`.
+/// Returns the address a decision judges: the IPv4 address an IPv4-mapped, NAT64
+/// (`64:ff9b::/96`), 6to4 (`2002::/16`) or Teredo (`2001::/32`) IPv6 address carries (see the
+/// module doc), otherwise `addr`.
 pub fn canonical(addr: IpAddr) -> IpAddr {
-    match addr {
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return IpAddr::V4(v4);
-            }
-            let bits = u128::from(v6);
-            let nat64 = 0x0064_ff9b_u128 << 96;
-            if bits >> 32 == nat64 >> 32 {
-                // The low 32 bits are the IPv4 address; the cast keeps exactly them.
-                #[allow(clippy::cast_possible_truncation)]
-                return IpAddr::V4(Ipv4Addr::from(bits as u32));
-            }
-            addr
-        }
-        IpAddr::V4(_) => addr,
+    let IpAddr::V6(v6) = addr else { return addr };
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return IpAddr::V4(v4);
     }
+    let bits = u128::from(v6);
+    // Each cast keeps exactly the 32 bits that hold the IPv4 address.
+    #[allow(clippy::cast_possible_truncation)]
+    let embedded = if bits >> 32 == 0x0064_ff9b_u128 << 64 {
+        bits as u32
+    } else if bits >> 112 == 0x2002 {
+        (bits >> 80) as u32
+    } else if bits >> 96 == 0x2001_0000 {
+        !(bits as u32)
+    } else {
+        return addr;
+    };
+    IpAddr::V4(Ipv4Addr::from(embedded))
 }
 
 #[cfg(test)]

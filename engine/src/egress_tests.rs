@@ -62,6 +62,57 @@ fn mapped_and_nat64_ipv6_addresses_are_judged_as_their_ipv4_address() {
     assert_eq!(denied.addr.to_string(), "[::ffff:169.254.169.254]:80", "the address as given");
 }
 
+/// Issue 7: 6to4 and Teredo addresses carry an IPv4 destination and are judged as it.
+#[test]
+fn six_to_four_and_teredo_addresses_are_judged_as_their_ipv4_address() {
+    let egress = Egress::default();
+    let metadata = "built-in deny 169.254.169.254/32 (cloud metadata)";
+    let loopback = "built-in deny 127.0.0.0/8 (loopback)";
+    // (wrapped address, the IPv4 address it carries, the rule that should decide).
+    let table = [
+        ("2002:a9fe:a9fe::1", "169.254.169.254", Some(metadata)),
+        ("2002:a9fe:a9fe:ffff:ffff:ffff:ffff:ffff", "169.254.169.254", Some(metadata)),
+        ("2002:7f00:1::", "127.0.0.1", Some(loopback)),
+        ("2002:808:808::1", "8.8.8.8", None),
+        // Teredo: server 65.54.227.120, flags 0x8000, port 0x63bf, client inverted.
+        ("2001:0:4136:e378:8000:63bf:5601:5601", "169.254.169.254", Some(metadata)),
+        ("2001:0:4136:e378:8000:63bf:80ff:fffe", "127.0.0.1", Some(loopback)),
+        ("2001:0:4136:e378:8000:63bf:f7f7:f7f7", "8.8.8.8", None),
+    ];
+    for (wrapped, v4, rule) in table {
+        assert_eq!(canonical(ip(wrapped)), ip(v4), "{wrapped}");
+        assert_eq!(denial(&egress, wrapped).as_deref(), rule, "{wrapped}");
+    }
+    // Neighbours of the wrapping prefixes are plain IPv6 addresses.
+    for plain in ["2003:a9fe:a9fe::1", "2001:1::5601:5601", "2001:db8::a9fe:a9fe"] {
+        assert_eq!(canonical(ip(plain)), ip(plain), "{plain}");
+    }
+    let node = Egress::new(&cidrs(&["127.0.0.0/8"]), &[]).with_node_ports(&[8080], &[], false);
+    let denied = node.check(ip("2002:7f00:1::1"), 8080).unwrap_err();
+    assert!(denied.rule.contains("the node's own port 8080"), "{denied}");
+    assert!(node.check(ip("2001:0:4136:e378:8000:63bf:80ff:fffe"), 8080).is_err());
+    assert!(node.check(ip("2002:7f00:1::1"), 8081).is_ok(), "loopback is allowed here");
+}
+
+/// Issue 7: the local-use NAT64 block has no fixed IPv4 position, so all of it is denied.
+#[test]
+fn local_use_nat64_is_denied_whatever_it_carries() {
+    let egress = Egress::default();
+    let rule = "built-in deny 64:ff9b:1::/48 (local-use nat64)";
+    for addr in ["64:ff9b:1::a9fe:a9fe", "64:ff9b:1::7f00:1", "64:ff9b:1::808:808"] {
+        assert_eq!(denial(&egress, addr).as_deref(), Some(rule), "{addr}");
+    }
+    let well_known = "built-in deny 169.254.169.254/32 (cloud metadata)";
+    assert_eq!(denial(&egress, "64:ff9b::a9fe:a9fe").as_deref(), Some(well_known));
+    assert_eq!(
+        denial(&egress, "64:ff9b::7f00:1").as_deref(),
+        Some("built-in deny 127.0.0.0/8 (loopback)")
+    );
+    assert_eq!(denial(&egress, "64:ff9b::808:808"), None, "well-known nat64 of a public address");
+    let opened = Egress::new(&cidrs(&["64:ff9b:1::/48"]), &[]);
+    assert_eq!(denial(&opened, "64:ff9b:1::808:808"), None, "an operator may allow it");
+}
+
 #[test]
 fn the_most_specific_prefix_wins_and_deny_wins_a_tie() {
     let broad = Egress::new(&cidrs(&["169.254.0.0/16", "10.0.0.0/8"]), &cidrs(&["10.9.0.0/16"]));

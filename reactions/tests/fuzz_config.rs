@@ -70,6 +70,56 @@ fn fuzz_reaction_config_arbitrary_json() {
     fuzzing::run("reaction_config_arbitrary_json", object, |value| check_parse(&value));
 }
 
+/// What a string field that is not secret holds instead of [`SECRET`].
+const NOT_SECRET: &str = "fuzz-plain-value";
+
+/// Returns the declared secret fields of the type `value` names (none for an unknown type).
+fn secret_fields_of(value: &Value) -> &'static [&'static str] {
+    let kind = value.get("type").and_then(Value::as_str).unwrap_or_default();
+    reaction_types()
+        .into_iter()
+        .find(|t| t.name == kind)
+        .map(|t| t.secret_fields)
+        .unwrap_or_default()
+}
+
+/// Replaces [`SECRET`] in every string of `value` with [`NOT_SECRET`].
+fn scrub(value: &mut Value) {
+    match value {
+        Value::String(text) if text.contains(SECRET) => *text = text.replace(SECRET, NOT_SECRET),
+        Value::Array(items) => items.iter_mut().for_each(scrub),
+        Value::Object(map) => map.values_mut().for_each(scrub),
+        _ => {}
+    }
+}
+
+/// Issue 7: the schema strategy puts [`SECRET`] in any string field, and a mutation can move
+/// it, but only declared secret fields are promised never to be repeated (an error about a
+/// bad email `to` rightly quotes it). So, after mutation, the canary stays only in the
+/// declared secret fields of the type the object finally names.
+fn canary_only_in_secret_fields(mut value: Value) -> Value {
+    let secret = secret_fields_of(&value);
+    if let Value::Object(map) = &mut value {
+        map.iter_mut()
+            .filter(|(name, _)| !secret.contains(&name.as_str()))
+            .for_each(|(_, v)| scrub(v));
+    }
+    value
+}
+
+#[test]
+fn canaries_stay_only_in_declared_secret_fields() {
+    let kind = reaction_types().into_iter().find(|t| !t.secret_fields.is_empty()).unwrap();
+    let field = kind.secret_fields[0];
+    let value = serde_json::json!({
+        "type": kind.name, field: SECRET, "zz-other": format!("to {SECRET}"), "list": [SECRET],
+    });
+    let cleaned = canary_only_in_secret_fields(value);
+    assert_eq!(cleaned[field], SECRET, "the secret field keeps its canary");
+    assert_eq!(cleaned["zz-other"], format!("to {NOT_SECRET}"));
+    assert_eq!(cleaned["list"][0], NOT_SECRET);
+}
+
 #[test]
 fn fuzz_reaction_config_from_schemas() {
     let strategies: Vec<BoxedStrategy<Value>> = reaction_types()
@@ -79,7 +129,7 @@ fn fuzz_reaction_config_from_schemas() {
             prop_oneof![2 => valid.clone(), 1 => valid.prop_flat_map(mutated)].boxed()
         })
         .collect();
-    let input = proptest::strategy::Union::new(strategies);
+    let input = proptest::strategy::Union::new(strategies).prop_map(canary_only_in_secret_fields);
     fuzzing::run("reaction_config_from_schemas", input, |value| check_parse(&value));
 }
 

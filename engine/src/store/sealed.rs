@@ -1,12 +1,15 @@
 //! [`SealedStore`]: a [`Store`] decorator that seals the secret fields of monitor `check` and
-//! reaction `action` objects on write and opens them on read, so that neither the embedded
-//! file nor Redis ever holds a credential in plain text.
+//! reaction `action` objects, each monitor's webhook key and every reaction note on write and
+//! opens them on read, so that neither the embedded file nor Redis ever holds a credential in
+//! plain text. Only the store's own key-check note ([`KEY_CHECK_NOTE`]) is passed through: it
+//! is read before the key is known to be right, and holds a sealed value of its own.
 //!
 //! Which fields are secret is told by the node ([`SecretFields`], from the check and reaction
 //! registries). Each field's JSON value is sealed whole (a string, or an object such as
 //! `headers`) with the record's id and the field's path as associated data. A value stored
 //! before sealing existed is read as it is and sealed on the next write (or by
-//! [`SealedStore::reseal`]).
+//! [`SealedStore::reseal`], which covers webhook keys too; a plain note is sealed when its
+//! reaction next writes it).
 
 use std::time::Duration;
 
@@ -18,6 +21,8 @@ use crate::cluster::{Acquired, Coordinator, Lease, Member, OpenClaim};
 use crate::error::StoreError;
 use crate::model::{Event, Monitor, MonitorId, MonitorState, PluginSpec, Reaction, ReactionId};
 use crate::seal::{SealError, SealKey, is_sealed};
+
+mod values;
 
 /// The secret fields of a plugin type, by type name (none for an unknown type).
 pub type FieldsOf = fn(&str) -> &'static [&'static str];
@@ -107,6 +112,7 @@ impl<S> SealedStore<S> {
         let mut sealed = monitor.clone();
         let fields = (self.fields.check)(sealed.check.kind());
         seal_spec(&self.key, &mut sealed.check, fields, ("monitor", &monitor.id.0, "check"));
+        values::seal_webhook_key(&self.key, &mut sealed);
         sealed
     }
 
@@ -114,6 +120,7 @@ impl<S> SealedStore<S> {
         let fields = (self.fields.check)(monitor.check.kind());
         let id = monitor.id.0.clone();
         open_spec(&self.key, &mut monitor.check, fields, ("monitor", &id, "check"))?;
+        values::open_webhook_key(&self.key, &mut monitor)?;
         Ok(monitor)
     }
 
@@ -171,8 +178,8 @@ impl<S: Store> SealedStore<S> {
         }
     }
 
-    /// Seals every secret field still stored in plain text (definitions written before
-    /// sealing existed), `page` definitions at a time; returns how many definitions it
+    /// Seals every secret field and webhook key still stored in plain text (definitions
+    /// written before sealing existed), `page` definitions at a time; returns how many definitions it
     /// rewrote. Meant for a single node at startup, before it serves requests.
     ///
     /// # Errors
@@ -187,7 +194,10 @@ impl<S: Store> SealedStore<S> {
             after = Some(last.id.clone());
             let plain: Vec<Monitor> = monitors
                 .iter()
-                .filter(|m| has_plaintext(&m.check, (self.fields.check)(m.check.kind())))
+                .filter(|m| {
+                    has_plaintext(&m.check, (self.fields.check)(m.check.kind()))
+                        || values::webhook_key_is_plain(m)
+                })
                 .map(|m| self.seal_monitor(m))
                 .collect();
             if !plain.is_empty() {
@@ -289,10 +299,17 @@ impl<S: Store> Store for SealedStore<S> {
         self.inner.list_events(id, before, limit).await
     }
     async fn get_note(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
-        self.inner.get_note(key).await
+        let note = self.inner.get_note(key).await?;
+        if key == KEY_CHECK_NOTE {
+            return Ok(note);
+        }
+        note.map(|value| values::open_note(&self.key, key, value)).transpose()
     }
     async fn put_note(&self, key: &str, value: &serde_json::Value) -> Result<(), StoreError> {
-        self.inner.put_note(key, value).await
+        if key == KEY_CHECK_NOTE {
+            return self.inner.put_note(key, value).await;
+        }
+        self.inner.put_note(key, &values::seal_note(&self.key, key, value)).await
     }
     async fn delete_note(&self, key: &str) -> Result<bool, StoreError> {
         self.inner.delete_note(key).await

@@ -141,3 +141,92 @@ async fn a_wrong_key_is_told_at_the_key_check_and_never_opens_a_value() {
     let error = store.get_monitor(&monitor.id).await.unwrap_err().to_string();
     assert!(error.contains("does not open"), "{error}");
 }
+
+/// Returns whether the raw store file holds `needle`.
+fn file_holds(dir: &tempfile::TempDir, needle: &str) -> bool {
+    let bytes = std::fs::read(dir.path().join("store.redb")).unwrap();
+    bytes.windows(needle.len()).any(|window| window == needle.as_bytes())
+}
+
+#[tokio::test]
+async fn webhook_keys_are_sealed_at_rest_and_open_on_every_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, KEY_A);
+    let mut monitor = sample_monitor("hooked");
+    monitor.webhook_key = CANARY.to_owned();
+    store.put_monitor(&monitor).await.unwrap();
+    let mut batch = sample_monitor("batched");
+    batch.webhook_key = format!("{CANARY}-batch");
+    store.put_monitors(std::slice::from_ref(&batch)).await.unwrap();
+    assert_eq!(store.get_monitor(&monitor.id).await.unwrap(), Some(monitor.clone()));
+    let mut listed = store.list_monitors(None, 10).await.unwrap();
+    listed.sort_by(|a, b| a.name.cmp(&b.name));
+    assert_eq!(listed, vec![batch.clone(), monitor.clone()]);
+    for id in [&monitor.id, &batch.id] {
+        let raw = store.inner().get_monitor(id).await.unwrap().unwrap();
+        assert!(raw.webhook_key.starts_with("sealed:v1:"), "{}", raw.webhook_key);
+    }
+    drop(store);
+    assert!(!file_holds(&dir, CANARY), "a webhook key is in the store file in plain text");
+}
+
+#[tokio::test]
+async fn a_webhook_key_moved_to_another_monitor_does_not_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, KEY_A);
+    let mut monitor = sample_monitor("owner");
+    monitor.webhook_key = CANARY.to_owned();
+    store.put_monitor(&monitor).await.unwrap();
+    let raw = store.inner().get_monitor(&monitor.id).await.unwrap().unwrap();
+    let mut thief = sample_monitor("thief");
+    thief.webhook_key = raw.webhook_key;
+    store.inner().put_monitor(&thief).await.unwrap();
+    let error = store.get_monitor(&thief.id).await.unwrap_err().to_string();
+    assert!(error.contains(&thief.id.0) && error.contains("webhook key"), "{error}");
+    assert!(error.contains("does not open") && !error.contains(CANARY), "{error}");
+}
+
+#[tokio::test]
+async fn a_plain_webhook_key_from_before_sealing_reads_and_is_resealed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, KEY_A);
+    let mut monitor = sample_monitor("legacy");
+    monitor.check = spec(json!({"type": "ping", "host": "192.0.2.1"}));
+    monitor.webhook_key = CANARY.to_owned();
+    store.inner().put_monitor(&monitor).await.unwrap();
+    assert_eq!(store.get_monitor(&monitor.id).await.unwrap(), Some(monitor.clone()));
+    assert_eq!(store.reseal(10).await.unwrap(), 1, "only the webhook key was plain");
+    assert_eq!(store.reseal(10).await.unwrap(), 0);
+    let raw = store.inner().get_monitor(&monitor.id).await.unwrap().unwrap();
+    assert!(raw.webhook_key.starts_with("sealed:v1:"), "{}", raw.webhook_key);
+    assert_eq!(store.get_monitor(&monitor.id).await.unwrap(), Some(monitor));
+}
+
+#[tokio::test]
+async fn notes_are_sealed_whole_and_legacy_plain_notes_still_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir, KEY_A);
+    let note = json!({"changed": [{"id": "rec-1", "content": CANARY}], "zone": "z"});
+    store.put_note("cloudflare-dns-failover/r/m", &note).await.unwrap();
+    assert_eq!(store.get_note("cloudflare-dns-failover/r/m").await.unwrap(), Some(note.clone()));
+    let raw = store.inner().get_note("cloudflare-dns-failover/r/m").await.unwrap().unwrap();
+    assert!(raw.as_str().is_some_and(|text| text.starts_with("sealed:v1:")), "{raw}");
+
+    let legacy = json!({"changed": ["rec-2"]});
+    store.inner().put_note("legacy", &legacy).await.unwrap();
+    assert_eq!(store.get_note("legacy").await.unwrap(), Some(legacy));
+    assert_eq!(store.get_note("missing").await.unwrap(), None);
+
+    // A sealed note copied under another key does not open there.
+    store.inner().put_note("copied", &raw).await.unwrap();
+    let error = store.get_note("copied").await.unwrap_err().to_string();
+    assert!(error.contains("copied") && error.contains("does not open"), "{error}");
+
+    // The key-check note stays as the key check wrote it, readable before the key is trusted.
+    assert_eq!(store.check_key().await.unwrap(), KeyCheck::Recorded);
+    let check = store.inner().get_note(super::KEY_CHECK_NOTE).await.unwrap().unwrap();
+    assert_eq!(store.get_note(super::KEY_CHECK_NOTE).await.unwrap(), Some(check));
+    assert_eq!(store.check_key().await.unwrap(), KeyCheck::Matches);
+    drop(store);
+    assert!(!file_holds(&dir, CANARY), "a note is in the store file in plain text");
+}

@@ -106,7 +106,7 @@ async fn redirector(location: String) -> u16 {
 /// Issue 7: with loopback allowed, neither a name that resolves to loopback nor a redirect hop
 /// from an allowed target reaches the node's own API port.
 #[tokio::test]
-async fn issue_7_a_redirect_to_the_node_own_port_fails_naming_the_rule() {
+async fn a_redirect_to_the_node_own_port_fails_naming_the_rule() {
     let node = Node::start().await;
     for target in [
         format!("http://127.0.0.1:{}/api/v1/monitors", node.port),
@@ -147,7 +147,7 @@ fn non_loopback_ipv4() -> Option<IpAddr> {
 /// node-port rule, while another port there is accepted. The monitors are created disabled:
 /// only the policy is exercised, nothing is sent to the LAN address.
 #[tokio::test]
-async fn issue_7_the_node_own_port_is_refused_on_its_other_interface_addresses() {
+async fn the_node_own_port_is_refused_on_its_other_interface_addresses() {
     let Some(lan) = non_loopback_ipv4() else {
         eprintln!("skipped: this machine has no non-loopback IPv4 address");
         return;

@@ -34,7 +34,7 @@ fn raw_store(node: &Node) -> EmbeddedStore {
 }
 
 #[tokio::test]
-async fn issue_7_webhook_keys_are_sealed_at_rest_and_intake_still_works() {
+async fn webhook_keys_are_sealed_at_rest_and_intake_still_works() {
     let mut node = Node::start().await;
     let monitor = node.create_monitor(json!({"name": "hook", "check": {"type": "webhook"}})).await;
     let (id, created) = (id_of(&monitor), key_of(&monitor));
@@ -55,7 +55,7 @@ async fn issue_7_webhook_keys_are_sealed_at_rest_and_intake_still_works() {
 }
 
 #[tokio::test]
-async fn issue_7_a_plain_webhook_key_from_an_older_store_is_sealed_on_first_start() {
+async fn a_plain_webhook_key_from_an_older_store_is_sealed_on_first_start() {
     let mut node = Node::start().await;
     let monitor = node.create_monitor(json!({"name": "hook", "check": {"type": "webhook"}})).await;
     let id = MonitorId(id_of(&monitor));

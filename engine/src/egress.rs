@@ -24,7 +24,8 @@
 //!
 //! The local-use NAT64 block `64:ff9b:1::/48` (RFC 8215) has no single place for the IPv4
 //! address (each network picks its own prefix length inside it), so it cannot be unwrapped:
-//! it is a built-in deny instead, like the other local ranges.
+//! it is a built-in deny instead, like the other local ranges. So is the deprecated
+//! IPv4-compatible form `::a.b.c.d` (`::/96`, RFC 4291), which nothing legitimate uses.
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -155,6 +156,7 @@ pub const BUILT_IN_DENIES: &[(&str, &str)] = &[
     ("224.0.0.0/4", "multicast"),
     ("240.0.0.0/4", "reserved"),
     ("255.255.255.255/32", "broadcast"),
+    ("::/96", "ipv4-compatible (deprecated)"),
     ("::/128", "unspecified"),
     ("::1/128", "loopback"),
     ("64:ff9b:1::/48", "local-use nat64"),

@@ -94,7 +94,21 @@ fn six_to_four_and_teredo_addresses_are_judged_as_their_ipv4_address() {
     assert!(node.check(ip("2002:7f00:1::1"), 8081).is_ok(), "loopback is allowed here");
 }
 
-/// Issue 7: the local-use NAT64 block has no fixed IPv4 position, so all of it is denied.
+/// The deprecated IPv4-compatible form `::a.b.c.d` reaches nothing legitimate any more: it is
+/// denied whole, while `::` and `::1` keep their own, more specific rules.
+#[test]
+fn ipv4_compatible_addresses_are_denied() {
+    let egress = Egress::default();
+    let rule = "built-in deny ::/96 (ipv4-compatible (deprecated))";
+    for addr in ["::a9fe:a9fe", "::7f00:1", "::808:808"] {
+        assert_eq!(denial(&egress, addr).as_deref(), Some(rule), "{addr}");
+    }
+    assert_eq!(denial(&egress, "::1").as_deref(), Some("built-in deny ::1/128 (loopback)"));
+    let opened = Egress::new(&cidrs(&["::1/128"]), &[]);
+    assert_eq!(denial(&opened, "::1"), None, "an operator may still allow loopback");
+}
+
+/// The local-use NAT64 block has no fixed IPv4 position, so all of it is denied.
 #[test]
 fn local_use_nat64_is_denied_whatever_it_carries() {
     let egress = Egress::default();

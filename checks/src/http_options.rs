@@ -358,7 +358,9 @@ impl HttpRequest {
             let remaining = self.timeout.saturating_sub(started.elapsed());
             let request = self.client.request(method.clone(), url.clone()).timeout(remaining);
             let mut headers = self.headers.clone();
-            if url.origin() == self.url.origin() {
+            // The first hop is the configured URL itself: no need to build two origins (four
+            // allocations) on every check to find that out.
+            if redirects == 0 || url.origin() == self.url.origin() {
                 if let Some(host) = &self.host {
                     headers.insert(header::HOST, host.clone());
                 }

@@ -215,36 +215,47 @@ fn remove_record(
     Ok(existed)
 }
 
-/// Answers "does this monitor's definition exist?" once per monitor per transaction.
+/// Answers "does this monitor's definition exist?" once per monitor per transaction. The
+/// monitors table stays open for the whole batch (opening a table per record cost as much as
+/// the record's own insert); nothing else opens it while an `Existence` lives.
 struct Existence<'txn> {
     txn: &'txn WriteTransaction,
+    monitors: Option<redb::Table<'txn, &'static str, &'static [u8]>>,
     known: HashMap<String, bool>,
 }
 
 impl<'txn> Existence<'txn> {
     fn new(txn: &'txn WriteTransaction) -> Self {
-        Self { txn, known: HashMap::new() }
+        Self { txn, monitors: None, known: HashMap::new() }
     }
 
     fn monitor_exists(&mut self, id: &str) -> Result<bool, StoreError> {
         if let Some(&exists) = self.known.get(id) {
             return Ok(exists);
         }
-        let table = self.txn.open_table(MONITORS).map_err(embedded("open table"))?;
+        let txn = self.txn;
+        let table = match &mut self.monitors {
+            Some(table) => table,
+            empty => empty.insert(txn.open_table(MONITORS).map_err(embedded("open table"))?),
+        };
         let exists = table.get(id).map_err(embedded("get"))?.is_some();
         self.known.insert(id.to_owned(), exists);
         Ok(exists)
     }
 }
 
-/// Writes the states of existing monitors; drops the others.
+/// Writes the states of existing monitors, in one open states table; drops the others.
 fn put_states_in(
     existence: &mut Existence<'_>,
     states: &[(MonitorId, MonitorState)],
 ) -> Result<(), StoreError> {
+    let mut table = existence.txn.open_table(STATES).map_err(embedded("open table"))?;
+    let mut bytes = Vec::new();
     for (id, state) in states {
         if existence.monitor_exists(id.as_str())? {
-            put_record(existence.txn, STATES, id.as_str(), &encode(state)?)?;
+            bytes.clear();
+            record::encode_into(&mut bytes, state).map_err(embedded("encode record"))?;
+            table.insert(id.as_str(), bytes.as_slice()).map_err(embedded("insert"))?;
         } else {
             tracing::debug!(monitor_id = %id, "dropping state of a deleted monitor");
         }

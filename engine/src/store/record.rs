@@ -10,9 +10,18 @@ pub const RECORD_VERSION: u8 = 1;
 
 /// Encodes a record: the version byte, then JSON.
 pub(crate) fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, serde_json::Error> {
-    let mut bytes = vec![RECORD_VERSION];
-    serde_json::to_writer(&mut bytes, value)?;
+    let mut bytes = Vec::new();
+    encode_into(&mut bytes, value)?;
     Ok(bytes)
+}
+
+/// Appends a record, as [`encode`] makes it, to `bytes` (a buffer reused across a batch).
+pub(crate) fn encode_into<T: Serialize>(
+    bytes: &mut Vec<u8>,
+    value: &T,
+) -> Result<(), serde_json::Error> {
+    bytes.push(RECORD_VERSION);
+    serde_json::to_writer(bytes, value)
 }
 
 /// Decodes a record written by [`encode`]; anything else is [`StoreError::Corrupt`] naming

@@ -34,11 +34,13 @@ pub fn spec(value: serde_json::Value) -> PluginSpec {
     }
 }
 
-/// Returns a node config for a benchmark: defaults, a high check concurrency, a temp data dir.
+/// Returns a node config for a benchmark: defaults, a high check concurrency, a temp data dir,
+/// egress allowed to loopback (where the check targets listen; denied by default).
 pub fn bench_config(data_dir: &Path) -> NodeConfig {
     let mut config = NodeConfig::default();
     config.engine.check_concurrency = CHECK_CONCURRENCY;
     config.node.data_dir = data_dir.to_owned();
+    config.egress.allow = vec!["127.0.0.0/8".into()];
     config
 }
 

@@ -281,6 +281,8 @@ impl NodeProc {
             .env("CLOUDROUTES_HTTP_ADDR", format!("127.0.0.1:{}", self.http_port))
             .env("CLOUDROUTES_DATA_DIR", &data)
             .env("CLOUDROUTES_ENGINE_CHECK_CONCURRENCY", "4096")
+            // The check target listens on loopback, which egress denies by default.
+            .env("CLOUDROUTES_EGRESS_ALLOW", "127.0.0.0/8")
             .envs(env.extra.iter().map(|(k, v)| (k, v)));
         // Kept across restarts: `Bench::lapses` reads every run's lines.
         let log = env.dir.join(format!("{}.log", self.id));

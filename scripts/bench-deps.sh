@@ -6,14 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Runs a command as root: directly when we are root, else through sudo when there is one.
-as_root() {
-    if [ "$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null 2>&1; then
-        "$@"
-    else
-        sudo "$@"
-    fi
-}
+# shellcheck source=scripts/debian.sh
+. scripts/debian.sh
 
 # Each program a benchmark starts, as a program to look for and the Debian package that
 # provides it. nginx-light is the smallest nginx with the stub_status module.
@@ -23,20 +17,9 @@ needed=(
     "/usr/bin/monit:monit"
     "redis-server:redis-server"
 )
-missing=()
-for entry in "${needed[@]}"; do
-    program="${entry%%:*}"
-    package="${entry##*:}"
-    if ! command -v "$program" >/dev/null 2>&1 && [ ! -x "$program" ]; then
-        missing+=("$package")
-    fi
-done
+mapfile -t missing < <(missing_packages "${needed[@]}")
 if [ "${#missing[@]}" -eq 0 ]; then
     echo "scripts/bench-deps.sh: everything the benchmarks need is installed" >&2
     exit 0
 fi
-packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
-echo "scripts/bench-deps.sh: installing the Debian packages $packages" >&2
-as_root env DEBIAN_FRONTEND=noninteractive apt-get update
-# shellcheck disable=SC2086
-as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $packages
+install_packages scripts/bench-deps.sh "${missing[@]}"

@@ -7,14 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Runs a command as root: directly when we are root, else through sudo when there is one.
-as_root() {
-    if [ "$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null 2>&1; then
-        "$@"
-    else
-        sudo "$@"
-    fi
-}
+# shellcheck source=scripts/debian.sh
+. scripts/debian.sh
 
 # Each test server the suite starts, as a program to look for and the Debian package that
 # provides it.
@@ -29,25 +23,12 @@ needed=(
     "ssh-keygen:openssh-client"
     "chromium:chromium"
 )
-missing=()
-for entry in "${needed[@]}"; do
-    program="${entry%%:*}"
-    package="${entry##*:}"
-    if ! command -v "$program" >/dev/null 2>&1 && [ ! -x "$program" ]; then
-        missing+=("$package")
-    fi
-done
+mapfile -t missing < <(missing_packages "${needed[@]}")
 # The SMTP server the email tests start is a module of Debian's own Python.
 if ! /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
     missing+=("python3-aiosmtpd")
 fi
-if [ "${#missing[@]}" -gt 0 ]; then
-    packages=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
-    echo "scripts/test.sh: installing the Debian packages $packages" >&2
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get update
-    # shellcheck disable=SC2086
-    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $packages
-fi
+install_packages scripts/test.sh "${missing[@]}"
 
 cargo test --workspace "$@"
 # The HTTP API against its own OpenAPI document, on a live node (both must pass).

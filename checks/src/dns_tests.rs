@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Instant;
 
 use serde_json::json;
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::UdpSocket;
 
 use super::*;
 use crate::{CheckConfig, check_types};
@@ -35,13 +35,27 @@ fn dnsmasq_binary() -> PathBuf {
         )
 }
 
-/// Returns a loopback UDP port nobody uses: bound, read, then released.
+/// Returns a loopback port nobody uses for UDP or TCP (dnsmasq takes both): bound, read,
+/// then released. Another process may still take it before dnsmasq does, so callers that can
+/// pick again use [`start_dnsmasq_with`].
 async fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port()
+    loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
-/// Starts dnsmasq on `addr` with the test zone and `extra` options; returns once it answers.
-async fn start_dnsmasq_at(addr: SocketAddr, extra: &[String]) -> Dnsmasq {
+/// A query for `web.test A`, the name every test zone answers.
+const READY_QUERY: &[u8] =
+    b"\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x03web\x04test\x00\x00\x01\x00\x01";
+
+/// Starts dnsmasq on `addr` with the test zone and `extra` options; returns once it answers a
+/// query over UDP (a TCP connect could reach another program holding that port), or its
+/// error output when it exits first.
+async fn try_start_dnsmasq_at(addr: SocketAddr, extra: &[String]) -> Result<Dnsmasq, String> {
     let mut command = Command::new(dnsmasq_binary());
     command
         .args([
@@ -68,24 +82,50 @@ async fn start_dnsmasq_at(addr: SocketAddr, extra: &[String]) -> Dnsmasq {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("dnsmasq starts");
+    let child = command.spawn().expect("dnsmasq starts");
+    let mut server = Dnsmasq { child, addr };
+    let probe = UdpSocket::bind(SocketAddr::new(addr.ip(), 0)).await.unwrap();
     let started = Instant::now();
-    while TcpStream::connect(addr).await.is_err() {
-        if let Some(status) = child.try_wait().unwrap() {
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
             let mut stderr = String::new();
-            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-            panic!("dnsmasq exited ({status}): {stderr}");
+            let pipe = server.child.stderr.as_mut().unwrap();
+            std::io::Read::read_to_string(pipe, &mut stderr).unwrap();
+            return Err(format!("dnsmasq exited ({status}): {stderr}"));
         }
-        assert!(started.elapsed() < Duration::from_secs(5), "dnsmasq did not listen on {addr}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(started.elapsed() < Duration::from_secs(10), "dnsmasq did not answer on {addr}");
+        probe.send_to(READY_QUERY, addr).await.unwrap();
+        let mut reply = [0u8; 512];
+        let answer = tokio::time::timeout(Duration::from_millis(50), probe.recv(&mut reply));
+        if matches!(answer.await, Ok(Ok(n)) if n >= 2 && reply[..2] == READY_QUERY[..2]) {
+            return Ok(server);
+        }
     }
-    Dnsmasq { child, addr }
+}
+
+/// Starts dnsmasq on `addr`, which the test picked and needs; panics when it cannot.
+async fn start_dnsmasq_at(addr: SocketAddr, extra: &[String]) -> Dnsmasq {
+    try_start_dnsmasq_at(addr, extra).await.unwrap_or_else(|error| panic!("{error}"))
+}
+
+/// Starts dnsmasq on 127.0.0.1 and a free port with `extra` options, picking another port
+/// when something took the first one in between.
+async fn start_dnsmasq_with(extra: &[String]) -> Dnsmasq {
+    let mut last_error = String::new();
+    for _ in 0..5 {
+        let addr = SocketAddr::from(([127, 0, 0, 1], free_port().await));
+        match try_start_dnsmasq_at(addr, extra).await {
+            Ok(server) => return server,
+            Err(error) if error.contains("Address already in use") => last_error = error,
+            Err(error) => panic!("{error}"),
+        }
+    }
+    panic!("no free port for dnsmasq after 5 tries: {last_error}");
 }
 
 /// Starts dnsmasq with the test zone on 127.0.0.1 and a free port.
 async fn start_dnsmasq() -> Dnsmasq {
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port().await));
-    start_dnsmasq_at(addr, &[]).await
+    start_dnsmasq_with(&[]).await
 }
 
 fn parse(value: serde_json::Value) -> Result<CheckConfig, ConfigError> {
@@ -145,13 +185,12 @@ async fn healthy_when_each_record_type_resolves() {
 
 #[tokio::test]
 async fn healthy_when_an_authoritative_server_names_the_zone_name_servers() {
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port().await));
     let auth = [
         "--auth-zone=zone.test".to_owned(),
-        format!("--auth-server=ns1.zone.test,{}", addr.ip()),
+        "--auth-server=ns1.zone.test,127.0.0.1".to_owned(),
         "--auth-sec-servers=ns2.zone.test".to_owned(),
     ];
-    let server = start_dnsmasq_at(addr, &auth).await;
+    let server = start_dnsmasq_with(&auth).await;
     let outcome = ask(&server, "zone.test", "NS", json!({})).await;
     assert_eq!(outcome, healthy("zone.test NS is ns1.zone.test, ns2.zone.test"));
     let both = json!({"expected": ["ns2.zone.test", "NS1.zone.test."]});
@@ -247,14 +286,16 @@ async fn every_run_asks_the_server_again() {
     let dir = tempfile::tempdir().unwrap();
     let hosts = dir.path().join("hosts");
     std::fs::write(&hosts, "192.0.2.30 moving.test\n").unwrap();
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port().await));
     // A long TTL: a cache would keep serving the first answer.
     let extra = [format!("--addn-hosts={}", hosts.display()), "--local-ttl=3600".to_owned()];
-    let server = start_dnsmasq_at(addr, &extra).await;
-    let check = check(json!({"name": "moving.test", "resolver": addr.to_string()}));
+    let server = start_dnsmasq_with(&extra).await;
+    let check = check(json!({"name": "moving.test", "resolver": server.addr.to_string()}));
     assert_eq!(check.run().await, healthy("moving.test A is 192.0.2.30"));
 
-    std::fs::write(&hosts, "192.0.2.31 moving.test\n").unwrap();
+    // Replaced whole, so dnsmasq never reads a half-written file.
+    let next = dir.path().join("hosts.next");
+    std::fs::write(&next, "192.0.2.31 moving.test\n").unwrap();
+    std::fs::rename(&next, &hosts).unwrap();
     let pid = server.child.id().to_string();
     let status = Command::new("kill").args(["-HUP", &pid]).status().unwrap();
     assert!(status.success(), "dnsmasq rereads its hosts file on SIGHUP");
@@ -264,7 +305,7 @@ async fn every_run_asks_the_server_again() {
         if outcome == healthy("moving.test A is 192.0.2.31") {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(5), "still {outcome:?}");
+        assert!(started.elapsed() < Duration::from_secs(10), "still {outcome:?}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

@@ -4,7 +4,7 @@
 //! for the same window. It prints each tool's CPU per check and the ratios; it asserts nothing.
 //!
 //! `cargo bench --bench compare -- [--rate 2000] [--seconds 30] [--targets 100]
-//! [--tools all|cloudroutes,bare,blackbox,monit]`; `scripts/bench-deps.sh` installs the Debian
+//! [--tools all|cloudroutes,bare,blackbox,monit] [--rounds 1]`; `scripts/bench-deps.sh` installs the Debian
 //! packages it starts (nginx-light, prometheus-blackbox-exporter, monit). A missing one is
 //! named and its tool skipped; nginx is required.
 //!
@@ -24,6 +24,10 @@
 //!   the targets; it checks one after another, so its rate is what it achieves.
 //!
 //! CloudRoutes and the bare client warm up one interval, the others `--warmup-secs`.
+//!
+//! With `--rounds N` every tool runs N times, the order reversed every other round so that a
+//! machine slowing down or speeding up over the run weighs on each tool alike; the table shows
+//! each tool's median round (by CPU per check) and the CloudRoutes / bare ratio of each round.
 
 #[allow(dead_code, reason = "the scale benchmark's helpers; this bench uses a few")]
 mod support;
@@ -72,6 +76,9 @@ struct Args {
     /// Probes the blackbox exporter driver keeps in flight at most.
     #[arg(long, default_value_t = 256)]
     probe_concurrency: usize,
+    /// Times every tool runs (order reversed every other round); the table shows medians.
+    #[arg(long, default_value_t = 1)]
+    rounds: u32,
     /// Monit's `check host` services (default: the rate).
     #[arg(long)]
     monit_services: Option<u32>,
@@ -126,8 +133,8 @@ fn main() -> Result<()> {
     if let Some(unknown) = args.tools.iter().find(|t| *t != "all" && !TOOLS.contains(&t.as_str())) {
         bail!("--tools: unknown tool {unknown:?} (all, {})", TOOLS.join(", "));
     }
-    if args.rate == 0 || args.interval_secs == 0 || args.seconds == 0 {
-        bail!("--rate, --interval-secs and --seconds must be positive");
+    if args.rate == 0 || args.interval_secs == 0 || args.seconds == 0 || args.rounds == 0 {
+        bail!("--rate, --interval-secs, --seconds and --rounds must be positive");
     }
     runtime.block_on(compare(&args, &tools))
 }
@@ -156,25 +163,65 @@ async fn compare(args: &Args, tools: &[&str]) -> Result<()> {
         args.monitors(),
         load_average()
     );
-    let mut results: Vec<(&str, Outcome)> = Vec::new();
-    for &tool in tools {
-        eprintln!("compare: running {tool} ...");
-        let tool_dir = dir.path().join(tool);
-        std::fs::create_dir_all(&tool_dir)?;
-        let outcome = match tool {
-            "cloudroutes" | "bare" => {
-                Ok(tools::role(tool, &plan, &nginx, &args.child_args(nginx.port)).await?)
-            }
-            "blackbox" => tools::blackbox(&plan, &nginx, &tool_dir).await?,
-            _ => tools::monit(&plan, &nginx, &tool_dir).await?,
-        };
-        if let Err(reason) = &outcome {
-            eprintln!("compare: skipping {tool}: {reason}");
+    let mut rounds: Vec<Vec<(&str, Outcome)>> = Vec::new();
+    for round in 0..args.rounds {
+        let mut order = tools.to_vec();
+        if round % 2 == 1 {
+            order.reverse();
         }
-        results.push((tool, outcome));
+        let mut results = Vec::new();
+        for tool in order {
+            eprintln!("compare: round {} of {}: running {tool} ...", round + 1, args.rounds);
+            let tool_dir = dir.path().join(format!("{tool}-{round}"));
+            std::fs::create_dir_all(&tool_dir)?;
+            let outcome = match tool {
+                "cloudroutes" | "bare" => {
+                    Ok(tools::role(tool, &plan, &nginx, &args.child_args(nginx.port)).await?)
+                }
+                "blackbox" => tools::blackbox(&plan, &nginx, &tool_dir).await?,
+                _ => tools::monit(&plan, &nginx, &tool_dir).await?,
+            };
+            if let Err(reason) = &outcome {
+                eprintln!("compare: skipping {tool}: {reason}");
+            }
+            results.push((tool, outcome));
+        }
+        rounds.push(results);
     }
-    print_table(&results, cores);
+    let medians: Vec<(&str, Outcome)> =
+        tools.iter().map(|&tool| (tool, median_round(&rounds, tool))).collect();
+    print_table(&medians, cores);
+    if rounds.len() > 1 {
+        print_round_ratios(&rounds);
+    }
     Ok(())
+}
+
+/// The outcome of `tool`'s median round by CPU per check (the first failure when no round
+/// measured anything).
+fn median_round(rounds: &[Vec<(&str, Outcome)>], tool: &str) -> Outcome {
+    let mut outcomes = rounds.iter().flatten().filter(|(t, _)| *t == tool).map(|(_, o)| o);
+    let mut measured: Vec<&Measured> = outcomes.clone().filter_map(|o| o.as_ref().ok()).collect();
+    if measured.is_empty() {
+        return outcomes.next().cloned().unwrap_or_else(|| Err("not run".into()));
+    }
+    measured.sort_by(|a, b| cpu_us(a).total_cmp(&cpu_us(b)));
+    Ok(measured[measured.len() / 2].clone())
+}
+
+/// Prints the CloudRoutes / bare client ratio of each round, when both ran.
+fn print_round_ratios(rounds: &[Vec<(&str, Outcome)>]) {
+    let cpu = |round: &[(&str, Outcome)], tool: &str| {
+        round.iter().find(|(t, _)| *t == tool).and_then(|(_, o)| o.as_ref().ok()).map(cpu_us)
+    };
+    let ratios: Vec<String> = rounds
+        .iter()
+        .filter_map(|round| Some((cpu(round, "cloudroutes")?, cpu(round, "bare")?)))
+        .map(|(ours, bare)| format!("{:.2}× ({ours:.0}/{bare:.0} µs)", ours / bare))
+        .collect();
+    if !ratios.is_empty() {
+        println!("  CloudRoutes / bare client by round: {}", ratios.join(", "));
+    }
 }
 
 /// The first three fields of /proc/loadavg.

@@ -1,12 +1,15 @@
 //! One actor per monitor: it owns its schedule, runs its check inside the node-wide
-//! concurrency limit, reports to its reaction router and re-arms itself with `send_after`.
+//! concurrency limit and reports to its reaction router.
 //!
-//! The schedule is a grid: tick `k` is due at `first_due + k * interval`. A tick that starts
-//! late is measured (schedule lateness) and the next one stays on the grid; a check that runs
-//! past whole intervals skips them rather than bursting. A generation number makes stale
-//! timers harmless after a reconfigure.
+//! The schedule is a grid: tick `k` is due at `first_due + k * interval`. A [`Ticker`] task
+//! walks the grid and sends each tick; one long-lived timer per monitor costs less CPU than a
+//! task spawned per tick. A tick that starts late is measured (schedule lateness) and the next
+//! one stays on the grid; a check that runs past whole intervals skips them rather than
+//! bursting (the ticker sends no tick while one is waiting or running). A generation number
+//! makes stale ticks harmless after a reconfigure.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use cloudroutes_checks::{Check, Delivery};
@@ -16,6 +19,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorMessage;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::metrics::{Metrics, TypeLabel, TypeOutcome};
@@ -27,8 +31,9 @@ const CHECK_DEADLINE_GRACE: Duration = Duration::from_secs(1);
 /// Messages a monitor actor handles (local only: never advertised to peers).
 #[derive(RactorMessage)]
 pub enum MonitorMsg {
-    /// Time to run; ignored unless the generation matches.
-    Tick(u64),
+    /// Time to run the tick of this generation due at this instant; ignored unless the
+    /// generation matches.
+    Tick(u64, Instant),
     /// Replace the check and interval; the schedule restarts at a random phase.
     Reconfigure {
         /// The new check.
@@ -76,8 +81,63 @@ pub struct MonitorActorState {
     check: Arc<dyn Check>,
     interval: Duration,
     generation: u64,
-    next_due: Instant,
+    ticker: Ticker,
     shared: Arc<MonitorShared>,
+}
+
+/// The task that sends a monitor its ticks, one per grid point, while none is in flight;
+/// aborted when dropped (a reconfigure starts another, and the actor's end drops it).
+struct Ticker {
+    task: JoinHandle<()>,
+    /// True from a tick's send until its check has run.
+    in_flight: Arc<AtomicBool>,
+}
+
+impl Ticker {
+    /// Starts the ticks of `generation` at `first_due`, then every `interval`.
+    fn start(
+        monitor: ActorRef<MonitorMsg>,
+        generation: u64,
+        first_due: Instant,
+        interval: Duration,
+    ) -> Self {
+        let in_flight = Arc::new(AtomicBool::new(false));
+        let busy = Arc::clone(&in_flight);
+        let task = tokio::spawn(async move {
+            let mut due = first_due;
+            let sleep = tokio::time::sleep_until(due);
+            tokio::pin!(sleep);
+            loop {
+                sleep.as_mut().await;
+                if !busy.swap(true, Ordering::AcqRel)
+                    && monitor.cast(MonitorMsg::Tick(generation, due)).is_err()
+                {
+                    return; // the actor is gone
+                }
+                due += interval;
+                let now = Instant::now();
+                if due <= now {
+                    // Fell behind (a stalled runtime): the next grid point still ahead.
+                    let behind = now.duration_since(due).as_nanos();
+                    let skipped = behind / interval.as_nanos().max(1) + 1;
+                    due += interval * u32::try_from(skipped).unwrap_or(u32::MAX);
+                }
+                sleep.as_mut().reset(due);
+            }
+        });
+        Self { task, in_flight }
+    }
+
+    /// Marks the tick in flight as done, so that the next grid point sends one again.
+    fn done(&self) {
+        self.in_flight.store(false, Ordering::Release);
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
 }
 
 /// The monitor actor.
@@ -93,16 +153,15 @@ impl Actor for MonitorActor {
         myself: ActorRef<MonitorMsg>,
         args: MonitorArgs,
     ) -> Result<MonitorActorState, ActorProcessingErr> {
-        let state = MonitorActorState {
+        let first_due = Instant::now() + args.first_delay;
+        Ok(MonitorActorState {
             id: args.id,
             check: args.check,
             interval: args.interval,
             generation: 0,
-            next_due: Instant::now() + args.first_delay,
+            ticker: Ticker::start(myself, 0, first_due, args.interval),
             shared: args.shared,
-        };
-        myself.send_after(args.first_delay, || MonitorMsg::Tick(0));
-        Ok(state)
+        })
     }
 
     async fn handle(
@@ -112,9 +171,8 @@ impl Actor for MonitorActor {
         state: &mut MonitorActorState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            MonitorMsg::Tick(generation) if generation == state.generation => {
-                let started = Instant::now();
-                let lateness = started.saturating_duration_since(state.next_due);
+            MonitorMsg::Tick(generation, due) if generation == state.generation => {
+                let lateness = Instant::now().saturating_duration_since(due);
                 state.shared.metrics.record_lateness(lateness);
                 // A watchdog (its own schedule) may have nothing to report; an ordinary check
                 // runs directly, with no extra future on this hot path.
@@ -124,39 +182,27 @@ impl Actor for MonitorActor {
                     Some(run_check_timed(state.check.as_ref(), &state.shared).await)
                 };
                 if let Some((outcome, took)) = timed {
-                    record_duration(state, took);
-                    report(state, outcome, Method::Automatic);
+                    report(state, outcome, Method::Automatic, took);
                 }
-                let now = Instant::now();
-                state.next_due += state.interval;
-                if state.next_due <= now {
-                    let behind = now.duration_since(state.next_due).as_nanos();
-                    let skipped = behind / state.interval.as_nanos().max(1) + 1;
-                    let skipped = u32::try_from(skipped).unwrap_or(u32::MAX);
-                    state.next_due += state.interval * skipped;
-                }
-                myself.send_after(state.next_due - now, move || MonitorMsg::Tick(generation));
+                state.ticker.done();
             }
-            MonitorMsg::Tick(_) => {} // a timer from before a reconfigure
+            MonitorMsg::Tick(..) => {} // a tick from before a reconfigure
             MonitorMsg::Reconfigure { check, interval } => {
                 state.check = check;
                 state.interval = interval;
                 state.generation += 1;
-                let phase = random_phase(interval);
-                state.next_due = Instant::now() + phase;
-                let generation = state.generation;
-                myself.send_after(phase, move || MonitorMsg::Tick(generation));
+                let first_due = Instant::now() + random_phase(interval);
+                state.ticker = Ticker::start(myself, state.generation, first_due, interval);
             }
             MonitorMsg::RunNow(reply) => {
                 let (outcome, took) = run_check_timed(state.check.as_ref(), &state.shared).await;
-                record_duration(state, took);
-                report(state, outcome.clone(), Method::Automatic);
+                report(state, outcome.clone(), Method::Automatic, took);
                 let _ = reply.send(outcome);
             }
             MonitorMsg::Deliver(delivery, reply) => {
                 let outcome = state.check.deliver(&delivery);
                 if let Some(outcome) = &outcome {
-                    report(state, outcome.clone(), Method::Webhook);
+                    report(state, outcome.clone(), Method::Webhook, None);
                 }
                 let _ = reply.send(outcome);
             }
@@ -165,7 +211,14 @@ impl Actor for MonitorActor {
     }
 }
 
-fn report(state: &MonitorActorState, outcome: CheckOutcome, method: Method) {
+/// Sends a result to the monitor's router, with how long its check ran (the state's
+/// `last_duration_ms`, set in the same board update as the result).
+fn report(
+    state: &MonitorActorState,
+    outcome: CheckOutcome,
+    method: Method,
+    took: Option<Duration>,
+) {
     let observation = Observation {
         outcome,
         method,
@@ -174,15 +227,8 @@ fn report(state: &MonitorActorState, outcome: CheckOutcome, method: Method) {
     };
     // A router that is restarting drops this one result; the next tick reports again.
     let Some(router) = state.shared.routers.for_monitor(&state.id) else { return };
-    let _ = router.cast(RouterMsg::Observe { id: state.id.clone(), observation, reply: None });
-}
-
-/// Keeps how long a check run took on the monitor's board entry (the state's
-/// `last_duration_ms`); the router's next write of the state carries it to the store.
-fn record_duration(state: &MonitorActorState, took: Option<Duration>) {
-    if let Some(took) = took {
-        state.shared.routers.record_duration(&state.id, took);
-    }
+    let _ =
+        router.cast(RouterMsg::Observe { id: state.id.clone(), observation, took, reply: None });
 }
 
 /// Runs a check inside the node-wide limit and a deadline, and records its metrics.

@@ -36,6 +36,9 @@ pub enum RouterMsg {
         id: MonitorId,
         /// The result.
         observation: Observation,
+        /// How long the check run took, kept as the state's `last_duration_ms` (none for
+        /// results from outside: webhooks and manual changes keep the last run's value).
+        took: Option<std::time::Duration>,
         /// Optional reply with the resulting state.
         reply: Option<RpcReplyPort<Option<MonitorState>>>,
     },
@@ -91,13 +94,6 @@ impl Routers {
     pub fn for_monitor(&self, id: &MonitorId) -> Option<ActorRef<RouterMsg>> {
         let refs = self.refs.read().unwrap_or_else(|poison| poison.into_inner());
         refs[self.board.shard_of(id)].clone()
-    }
-
-    /// Records how long a monitor's last check run took on its board entry, for the state's
-    /// `last_duration_ms` (the router's next state write for it carries the value along).
-    pub fn record_duration(&self, id: &MonitorId, took: std::time::Duration) {
-        let ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX);
-        self.board.update(id, |entry| entry.state.last_duration_ms = Some(ms));
     }
 
     /// Returns every running router.
@@ -178,8 +174,8 @@ impl Actor for RouterActor {
         state: &mut RouterState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            RouterMsg::Observe { id, observation, reply } => {
-                let Some(step) = observe(state, &id, &observation, reply.is_some()) else {
+            RouterMsg::Observe { id, observation, took, reply } => {
+                let Some(step) = observe(state, &id, &observation, took, reply.is_some()) else {
                     if let Some(reply) = reply {
                         let _ = reply.send(None);
                     }
@@ -314,6 +310,7 @@ fn observe(
     router: &RouterState,
     id: &MonitorId,
     observation: &Observation,
+    took: Option<std::time::Duration>,
     want_state: bool,
 ) -> Option<Step> {
     let args = &router.args;
@@ -331,6 +328,9 @@ fn observe(
         }
         let events = events_of(id, observation, &applied);
         let mut next = applied.state;
+        if let Some(took) = took {
+            next.last_duration_ms = Some(u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
+        }
         next.reactions.retain(|reaction_id, _| entry.monitor.reactions.contains(reaction_id));
         let mut unfired = Vec::with_capacity(firings.len());
         for (reaction, firing, _) in &firings {

@@ -159,6 +159,50 @@ async fn a_monitor_runs_once_per_interval_and_a_reconfigure_replaces_its_timer()
     actor.stop(None);
 }
 
+/// A check that takes `takes` to run; records when each run started.
+#[derive(Debug)]
+struct SlowCheck {
+    takes: Duration,
+    starts: std::sync::Mutex<Vec<tokio::time::Instant>>,
+}
+
+#[async_trait::async_trait]
+impl Check for SlowCheck {
+    fn kind(&self) -> &'static str {
+        "slow"
+    }
+    fn timeout(&self) -> Duration {
+        self.takes * 2
+    }
+    async fn run(&self) -> CheckOutcome {
+        self.starts.lock().unwrap().push(tokio::time::Instant::now());
+        tokio::time::sleep(self.takes).await;
+        CheckOutcome::Healthy { reason: "slow".into() }
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_check_slower_than_its_interval_skips_grid_points_rather_than_bursting() {
+    let check =
+        Arc::new(SlowCheck { takes: Duration::from_millis(2500), starts: Default::default() });
+    let args = MonitorArgs {
+        id: MonitorId::from("slow"),
+        check: check.clone(),
+        interval: Duration::from_secs(1),
+        first_delay: Duration::from_millis(500),
+        shared: shared(),
+    };
+    let started = tokio::time::Instant::now();
+    let (actor, _) = Actor::spawn(None, MonitorActor, args).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    actor.stop(None);
+    let offsets: Vec<u128> =
+        check.starts.lock().unwrap().iter().map(|at| (*at - started).as_millis()).collect();
+    // Runs at 0.5 s, then on the first grid point after each 2.5 s run: 3.5, 6.5, ... s.
+    let expected: Vec<u128> = (0..7).map(|k| 500 + 3000 * k).collect();
+    assert_eq!(offsets, expected, "no tick queued up while a run was in flight");
+}
+
 fn webhook_draft(reactions: Vec<cloudroutes_engine::ReactionId>) -> MonitorDraft {
     let serde_json::Value::Object(check) = serde_json::json!({"type": "webhook"}) else {
         unreachable!()

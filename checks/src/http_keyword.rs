@@ -173,7 +173,7 @@ impl HttpKeywordCheck {
         }
         match read_body_prefix(&mut answer.response, MAX_BODY_BYTES).await {
             Ok(body) => self.judge_body(&body).into(),
-            Err(error) => self.request.body_error_outcome(&error, &answer.target).into(),
+            Err(error) => self.request.body_error_outcome(&error, &answer.target()).into(),
         }
     }
 

@@ -256,8 +256,14 @@ pub(crate) struct Answer {
     pub response: reqwest::Response,
     /// Time from sending the first request to this response's status line and headers.
     pub elapsed: Duration,
-    /// `host:port` of the server that gave this response.
-    pub target: String,
+}
+
+impl Answer {
+    /// `host:port` of the server that gave this response (built only for a reason that names
+    /// it, not on every check).
+    pub fn target(&self) -> String {
+        host_and_port(self.response.url())
+    }
 }
 
 /// What a check made of an answer, and the response whose body is drained afterwards so its
@@ -352,42 +358,42 @@ impl HttpRequest {
         let mut payload = self.payload.as_ref();
         let mut redirects = 0;
         loop {
-            let target = host_and_port(&url);
             // Every hop is judged on its own host and port before anything is sent to it.
             crate::egress::check_url(&self.egress, &url).await?;
-            let remaining = self.timeout.saturating_sub(started.elapsed());
-            let request = self.client.request(method.clone(), url.clone()).timeout(remaining);
-            let mut headers = self.headers.clone();
+            // No per-request timeout: the one of `run` covers every hop and the body, and a
+            // second timer per check costs CPU on every check.
+            let mut request = self.client.request(method.clone(), url.clone());
             // The first hop is the configured URL itself: no need to build two origins (four
-            // allocations) on every check to find that out.
-            if redirects == 0 || url.origin() == self.url.origin() {
-                if let Some(host) = &self.host {
+            // allocations) on every check to find that out. A plain GET adds no header at all.
+            let same_origin = redirects == 0 || url.origin() == self.url.origin();
+            let host = self.host.as_ref().filter(|_| same_origin);
+            if !self.headers.is_empty() || host.is_some() || payload.is_some() {
+                let mut headers = self.headers.clone();
+                if let Some(host) = host {
                     headers.insert(header::HOST, host.clone());
                 }
-            } else {
-                for name in &CROSS_ORIGIN_DROPPED {
-                    headers.remove(name);
+                if !same_origin {
+                    for name in &CROSS_ORIGIN_DROPPED {
+                        headers.remove(name);
+                    }
                 }
-            }
-            let request = match payload {
-                Some(payload) => {
+                if let Some(payload) = payload {
                     headers.insert(header::CONTENT_TYPE, payload.content_type.clone());
                     // An empty body would go without any length; servers may answer 411.
                     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(payload.bytes.len()));
-                    request.headers(headers).body(payload.bytes.clone())
+                    request = request.body(payload.bytes.clone());
                 }
-                None => request.headers(headers),
-            };
-            let response = request
-                .send()
-                .await
-                .map_err(|error| http_error_outcome(&error, &target, self.timeout_ms))?;
+                request = request.headers(headers);
+            }
+            let response = request.send().await.map_err(|error| {
+                http_error_outcome(&error, &host_and_port(&url), self.timeout_ms)
+            })?;
             let status = response.status();
             if !self.follow_redirects || !FOLLOWED_STATUSES.contains(&status.as_u16()) {
-                return Ok(Answer { response, elapsed: started.elapsed(), target });
+                return Ok(Answer { response, elapsed: started.elapsed() });
             }
             let Some(location) = response.headers().get(header::LOCATION) else {
-                return Ok(Answer { response, elapsed: started.elapsed(), target });
+                return Ok(Answer { response, elapsed: started.elapsed() });
             };
             let next = redirect_target(&url, location, status.as_u16())?;
             if redirects == MAX_REDIRECTS {
@@ -459,7 +465,7 @@ impl HttpRequest {
         };
         let body = match read_body_prefix(&mut answer.response, MAX_BODY_BYTES).await {
             Ok(body) => body,
-            Err(error) => return self.body_error_outcome(&error, &answer.target).into(),
+            Err(error) => return self.body_error_outcome(&error, &answer.target()).into(),
         };
         let outcome = match expect_json.judge(&body) {
             Ok(json) => CheckOutcome::Healthy { reason: format!("{head}, {json}") },

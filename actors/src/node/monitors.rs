@@ -342,6 +342,7 @@ impl Node {
         let state = call(&router, |port| RouterMsg::Observe {
             id: id.clone(),
             observation,
+            took: None,
             reply: Some(port),
         })
         .await?;

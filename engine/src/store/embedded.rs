@@ -233,26 +233,46 @@ impl<'txn> Existence<'txn> {
         if let Some(&exists) = self.known.get(id) {
             return Ok(exists);
         }
+        let exists = self.look_up(id)?;
+        self.known.insert(id.to_owned(), exists);
+        Ok(exists)
+    }
+
+    /// Like [`Existence::monitor_exists`] without remembering the answer, for a batch that
+    /// names each monitor about once (remembering would cost a copy of every id).
+    fn monitor_exists_once(&mut self, id: &str) -> Result<bool, StoreError> {
+        match self.known.get(id) {
+            Some(&exists) => Ok(exists),
+            None => self.look_up(id),
+        }
+    }
+
+    fn look_up(&mut self, id: &str) -> Result<bool, StoreError> {
         let txn = self.txn;
         let table = match &mut self.monitors {
             Some(table) => table,
             empty => empty.insert(txn.open_table(MONITORS).map_err(embedded("open table"))?),
         };
-        let exists = table.get(id).map_err(embedded("get"))?.is_some();
-        self.known.insert(id.to_owned(), exists);
-        Ok(exists)
+        Ok(table.get(id).map_err(embedded("get"))?.is_some())
     }
 }
 
-/// Writes the states of existing monitors, in one open states table; drops the others.
-fn put_states_in(
+/// Writes the states of existing monitors, in one open states table; drops the others. They
+/// go in key order (a stable sort, so the last of two states of one monitor still wins): each
+/// B-tree page is then visited once, not once per monitor on it.
+fn put_states_in<'a>(
     existence: &mut Existence<'_>,
-    states: &[(MonitorId, MonitorState)],
+    states: impl IntoIterator<Item = (&'a MonitorId, &'a MonitorState)>,
 ) -> Result<(), StoreError> {
+    let mut states: Vec<_> = states.into_iter().collect();
+    if states.is_empty() {
+        return Ok(());
+    }
+    states.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
     let mut table = existence.txn.open_table(STATES).map_err(embedded("open table"))?;
     let mut bytes = Vec::new();
     for (id, state) in states {
-        if existence.monitor_exists(id.as_str())? {
+        if existence.monitor_exists_once(id.as_str())? {
             bytes.clear();
             record::encode_into(&mut bytes, state).map_err(embedded("encode record"))?;
             table.insert(id.as_str(), bytes.as_slice()).map_err(embedded("insert"))?;
@@ -270,6 +290,9 @@ fn append_events_in(
     events: &[Event],
     max: usize,
 ) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let txn = existence.txn;
     let mut added: BTreeMap<&str, u64> = BTreeMap::new();
     {
@@ -454,13 +477,12 @@ impl Store for EmbeddedStore {
     async fn record_many(&self, transitions: &[Transition]) -> Result<Recorded, StoreError> {
         let (transitions, max) = (transitions.to_vec(), self.history_max_events);
         self.write(move |txn| {
+            // The states of the whole batch, then its events: each table opened once.
             let mut existence = Existence::new(txn);
-            for transition in &transitions {
-                let state = [(transition.id.clone(), transition.state.clone())];
-                put_states_in(&mut existence, &state)?;
-                append_events_in(&mut existence, &transition.events, max)?;
-            }
-            Ok(())
+            put_states_in(&mut existence, transitions.iter().map(|t| (&t.id, &t.state)))?;
+            let events: Vec<Event> =
+                transitions.into_iter().flat_map(|transition| transition.events).collect();
+            append_events_in(&mut existence, &events, max)
         })
         .await?;
         // One node, no leases: nothing is fenced, and every claim is granted.
@@ -469,7 +491,10 @@ impl Store for EmbeddedStore {
 
     async fn put_states(&self, states: &[(MonitorId, MonitorState)]) -> Result<(), StoreError> {
         let states = states.to_vec();
-        self.write(move |txn| put_states_in(&mut Existence::new(txn), &states)).await
+        self.write(move |txn| {
+            put_states_in(&mut Existence::new(txn), states.iter().map(|(id, state)| (id, state)))
+        })
+        .await
     }
 
     async fn append_events(&self, events: &[Event]) -> Result<(), StoreError> {

@@ -128,7 +128,8 @@ pub async fn measure(bench: &Bench, window: Duration) -> Result<()> {
     let us_per = |d: Duration, n: u64| d.as_secs_f64() * 1e6 / n.max(1) as f64;
 
     let expected = bench.monitors as f64 / bench.interval.as_secs_f64();
-    println!("steady state: 3 nodes, window {secs:.0} s");
+    let nodes = after.nodes.len();
+    println!("steady state: {nodes} node(s), window {secs:.0} s");
     let node_checks: Vec<u64> =
         after.nodes.iter().zip(&before.nodes).map(|(a, b)| a.0.checks - b.0.checks).collect();
     let metrics_total: u64 = node_checks.iter().sum();

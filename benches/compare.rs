@@ -4,9 +4,9 @@
 //! for the same window. It prints each tool's CPU per check and the ratios; it asserts nothing.
 //!
 //! `cargo bench --bench compare -- [--rate 2000] [--seconds 30] [--targets 100]
-//! [--tools all|cloudroutes,bare,blackbox,monit] [--rounds 1]`; `scripts/bench-deps.sh` installs the Debian
-//! packages it starts (nginx-light, prometheus-blackbox-exporter, monit). A missing one is
-//! named and its tool skipped; nginx is required.
+//! [--tools all|cloudroutes,bare,blackbox,monit] [--rounds 1]`; `scripts/bench-deps.sh`
+//! installs the Debian packages it starts (nginx-light, prometheus-blackbox-exporter, monit).
+//! A missing one is named and its tool skipped; nginx is required.
 //!
 //! - nginx: one process (`master_process off`, one worker), generated config in a temp dir,
 //!   `access_log off`, keep-alive without a request limit, `/t/0` ... `/t/K-1` answering 200,
@@ -211,12 +211,9 @@ fn median_round(rounds: &[Vec<(&str, Outcome)>], tool: &str) -> Outcome {
 
 /// Prints the CloudRoutes / bare client ratio of each round, when both ran.
 fn print_round_ratios(rounds: &[Vec<(&str, Outcome)>]) {
-    let cpu = |round: &[(&str, Outcome)], tool: &str| {
-        round.iter().find(|(t, _)| *t == tool).and_then(|(_, o)| o.as_ref().ok()).map(cpu_us)
-    };
     let ratios: Vec<String> = rounds
         .iter()
-        .filter_map(|round| Some((cpu(round, "cloudroutes")?, cpu(round, "bare")?)))
+        .filter_map(|round| Some((cpu_of(round, "cloudroutes")?, cpu_of(round, "bare")?)))
         .map(|(ours, bare)| format!("{:.2}× ({ours:.0}/{bare:.0} µs)", ours / bare))
         .collect();
     if !ratios.is_empty() {
@@ -246,9 +243,7 @@ fn label(tool: &str) -> &'static str {
 
 /// Prints the table and the goal ratios.
 fn print_table(results: &[(&str, Outcome)], cores: usize) {
-    let cpu_of = |tool: &str| {
-        results.iter().find(|(t, _)| *t == tool).and_then(|(_, o)| o.as_ref().ok()).map(cpu_us)
-    };
+    let cpu_of = |tool: &str| cpu_of(results, tool);
     let ours = cpu_of("cloudroutes");
     println!(
         "  {:<14} {:>9} {:>9} {:>10} {:>9} {:>10} {:>10} {:>8}",
@@ -293,6 +288,11 @@ fn print_table(results: &[(&str, Outcome)], cores: usize) {
         x >= 5.0
     });
     goal("Monit / CloudRoutes", cpu_of("monit").map(|m| m / ours), "> 1×", |x| x > 1.0);
+}
+
+/// The CPU per check of `tool` in `results`, when it was measured.
+fn cpu_of(results: &[(&str, Outcome)], tool: &str) -> Option<f64> {
+    results.iter().find(|(t, _)| *t == tool).and_then(|(_, o)| o.as_ref().ok()).map(cpu_us)
 }
 
 fn cpu_us(m: &Measured) -> f64 {

@@ -79,7 +79,6 @@ pub struct MonitorArgs {
 pub struct MonitorActorState {
     id: MonitorId,
     check: Arc<dyn Check>,
-    interval: Duration,
     generation: u64,
     ticker: Ticker,
     shared: Arc<MonitorShared>,
@@ -157,7 +156,6 @@ impl Actor for MonitorActor {
         Ok(MonitorActorState {
             id: args.id,
             check: args.check,
-            interval: args.interval,
             generation: 0,
             ticker: Ticker::start(myself, 0, first_due, args.interval),
             shared: args.shared,
@@ -189,7 +187,6 @@ impl Actor for MonitorActor {
             MonitorMsg::Tick(..) => {} // a tick from before a reconfigure
             MonitorMsg::Reconfigure { check, interval } => {
                 state.check = check;
-                state.interval = interval;
                 state.generation += 1;
                 let first_due = Instant::now() + random_phase(interval);
                 state.ticker = Ticker::start(myself, state.generation, first_due, interval);

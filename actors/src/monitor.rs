@@ -220,7 +220,7 @@ fn report(
         outcome,
         method,
         at: OffsetDateTime::now_utc(),
-        node: state.shared.node_id.to_string(),
+        node: Arc::clone(&state.shared.node_id),
     };
     // A router that is restarting drops this one result; the next tick reports again.
     let Some(router) = state.shared.routers.for_monitor(&state.id) else { return };

@@ -251,13 +251,13 @@ impl Node {
         let mut count = 0usize;
         loop {
             let page = parts.store.list_monitors(after.as_ref(), LOAD_PAGE).await?;
+            let mut starts = Vec::with_capacity(page.len());
             for monitor in &page {
                 let state = states.remove(&monitor.id).unwrap_or_default();
                 parts.board.upsert(Arc::new(monitor.clone()), state);
-                if let Some(upsert) = runnable(monitor, &parts.check_context) {
-                    let _ = supervisor.cast(upsert);
-                }
+                starts.extend(runnable(monitor, &parts.check_context));
             }
+            let _ = supervisor.cast(SupervisorMsg::Upsert(starts));
             count += page.len();
             match page.last() {
                 Some(last) if page.len() == LOAD_PAGE => after = Some(last.id.clone()),

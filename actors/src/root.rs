@@ -17,7 +17,7 @@ use crate::firing::{FiringContext, ReactionBook};
 use crate::metrics::Metrics;
 use crate::monitor::MonitorShared;
 use crate::router::{RouterActor, RouterArgs, RouterMsg, Routers};
-use crate::supervisor::{MonitorSupervisor, SupervisorArgs, SupervisorMsg};
+use crate::supervisor::{MonitorSupervisor, Start, SupervisorArgs, SupervisorMsg};
 
 /// Everything the node's actors are built from.
 pub struct Parts {
@@ -109,19 +109,21 @@ impl Actor for NodeActor {
             let supervisor = spawn_supervisor(&myself, parts).await?;
             *parts.supervisor.write().unwrap_or_else(|poison| poison.into_inner()) =
                 Some(supervisor.clone());
-            for monitor in parts.board.monitors() {
-                if let Some(upsert) = runnable(&monitor, &parts.check_context) {
-                    let _ = supervisor.cast(upsert);
-                }
-            }
+            let starts = parts
+                .board
+                .monitors()
+                .iter()
+                .filter_map(|monitor| runnable(monitor, &parts.check_context))
+                .collect();
+            let _ = supervisor.cast(SupervisorMsg::Upsert(starts));
         }
         Ok(())
     }
 }
 
-/// Returns the supervisor message that starts `monitor`, or `None` when it does not run
+/// Returns what starts `monitor`, or `None` when it does not run
 /// (disabled, webhook-driven, or a stored check that no longer builds).
-pub fn runnable(monitor: &Monitor, context: &CheckContext) -> Option<SupervisorMsg> {
+pub fn runnable(monitor: &Monitor, context: &CheckContext) -> Option<Start> {
     if !monitor.enabled {
         return None;
     }
@@ -134,9 +136,9 @@ pub fn runnable(monitor: &Monitor, context: &CheckContext) -> Option<SupervisorM
     }
 }
 
-/// Returns the supervisor message that starts `monitor` with its already built `check`, or
+/// Returns what starts `monitor` with its already built `check`, or
 /// `None` when it does not run (disabled, or webhook-driven without a check of its own).
-pub fn start_message(monitor: &Monitor, check: Option<Box<dyn Check>>) -> Option<SupervisorMsg> {
+pub fn start_message(monitor: &Monitor, check: Option<Box<dyn Check>>) -> Option<Start> {
     let (true, Some(check)) = (monitor.enabled, check) else {
         return None;
     };
@@ -145,12 +147,7 @@ pub fn start_message(monitor: &Monitor, check: Option<Box<dyn Check>>) -> Option
     let interval = check
         .interval()
         .or_else(|| monitor.interval_secs.map(|secs| Duration::from_secs(u64::from(secs))))?;
-    Some(SupervisorMsg::Upsert {
-        id: monitor.id.clone(),
-        check: Arc::from(check),
-        interval,
-        first_delay: None,
-    })
+    Some(Start { id: monitor.id.clone(), check: Arc::from(check), interval, first_delay: None })
 }
 
 async fn spawn_router(

@@ -363,7 +363,7 @@ fn events_of(id: &MonitorId, observation: &Observation, applied: &Applied) -> Ve
             streak: state.streak,
             episode: state.episode,
             method: observation.method,
-            node: observation.node.clone(),
+            node: observation.node.to_string(),
             reason: observation.outcome.reason().to_owned(),
         }
     } else if !applied.counted && observation.method != Method::Automatic {
@@ -375,7 +375,7 @@ fn events_of(id: &MonitorId, observation: &Observation, applied: &Applied) -> Ve
                 if state.manual_hold { "held by a manual failure" } else { "unknown" },
                 observation.outcome.reason()
             ),
-            node: observation.node.clone(),
+            node: observation.node.to_string(),
         }
     } else {
         return Vec::new();
@@ -404,7 +404,7 @@ fn incidents(
                 method: observation.method,
                 at: observation.at,
                 idempotency_key: firing.key(id, &reaction.def.id),
-                node: observation.node.clone(),
+                node: observation.node.to_string(),
             };
             (Arc::clone(reaction), incident)
         })

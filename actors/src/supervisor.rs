@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use cloudroutes_checks::Check;
 use cloudroutes_engine::{Event, EventKind, MonitorId, Store};
+use futures::future::join_all;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use ractor_cluster::RactorMessage;
 use time::OffsetDateTime;
@@ -19,21 +20,32 @@ use crate::monitor::{MonitorActor, MonitorArgs, MonitorMsg, MonitorShared, rando
 /// A crash this long after the last (re)start resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 
+/// Most monitor actors spawned at once by one [`SupervisorMsg::Upsert`].
+const SPAWN_AT_ONCE: usize = 1024;
+/// Most monitor actors stopped before the supervisor lets other tasks run.
+const STOP_AT_ONCE: usize = 1024;
+/// A batch smaller than this many per core is spawned by one task.
+const MIN_SPAWNS_PER_TASK: usize = 64;
+
+/// A monitor to start, or to reconfigure if it runs.
+pub struct Start {
+    /// The monitor.
+    pub id: MonitorId,
+    /// Its check.
+    pub check: Arc<dyn Check>,
+    /// Its interval.
+    pub interval: Duration,
+    /// When its first check runs, if it starts now; `None` picks a random phase within the
+    /// interval.
+    pub first_delay: Option<Duration>,
+}
+
 /// Messages the monitor supervisor handles.
 #[derive(RactorMessage)]
 pub enum SupervisorMsg {
-    /// Start a monitor, or reconfigure it if it runs.
-    Upsert {
-        /// The monitor.
-        id: MonitorId,
-        /// Its check.
-        check: Arc<dyn Check>,
-        /// Its interval.
-        interval: Duration,
-        /// When its first check runs, if it starts now; `None` picks a random phase within
-        /// the interval.
-        first_delay: Option<Duration>,
-    },
+    /// Start these monitors, or reconfigure those that run. New actors are spawned many at
+    /// once (a page loaded at startup, a partition taken over), not one after another.
+    Upsert(Vec<Start>),
     /// Stop a monitor at once; replies whether it ran.
     Remove(MonitorId, RpcReplyPort<bool>),
     /// Stop many monitors at once (a partition handed over); replies how many ran.
@@ -97,26 +109,32 @@ impl Actor for MonitorSupervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            SupervisorMsg::Upsert { id, check, interval, first_delay } => {
-                if let Some(child) = state.children.get_mut(&id) {
-                    child.check = Arc::clone(&check);
-                    child.interval = interval;
-                    if let Some(actor) = &child.actor {
-                        let _ = actor.cast(MonitorMsg::Reconfigure { check, interval });
+            SupervisorMsg::Upsert(starts) => {
+                let mut fresh = Vec::new();
+                for Start { id, check, interval, first_delay } in starts {
+                    if let Some(child) = state.children.get_mut(&id) {
+                        child.check = Arc::clone(&check);
+                        child.interval = interval;
+                        if let Some(actor) = &child.actor {
+                            let _ = actor.cast(MonitorMsg::Reconfigure { check, interval });
+                        }
+                        continue;
                     }
-                    return Ok(());
+                    let first_delay = first_delay.unwrap_or_else(|| random_phase(interval));
+                    let child = Child {
+                        actor: None,
+                        check,
+                        interval,
+                        crashes: 0,
+                        started_at: Instant::now(),
+                        incarnation: 0,
+                    };
+                    state.children.insert(id.clone(), child);
+                    fresh.push((id, first_delay));
                 }
-                let child = Child {
-                    actor: None,
-                    check,
-                    interval,
-                    crashes: 0,
-                    started_at: Instant::now(),
-                    incarnation: 0,
-                };
-                state.children.insert(id.clone(), child);
-                let first_delay = first_delay.unwrap_or_else(|| random_phase(interval));
-                start_child(&myself, state, &id, first_delay).await;
+                for chunk in fresh.chunks(SPAWN_AT_ONCE) {
+                    start_children(&myself, state, chunk).await;
+                }
                 state.args.shared.metrics.monitors_owned.set(gauge_value(state.children.len()));
             }
             SupervisorMsg::Remove(id, reply) => {
@@ -125,7 +143,14 @@ impl Actor for MonitorSupervisor {
                 let _ = reply.send(existed);
             }
             SupervisorMsg::RemoveMany(ids, reply) => {
-                let removed = ids.iter().filter(|id| remove_child(state, id)).count();
+                // Stopped a chunk at a time, letting the tasks those stops wake run in between:
+                // a whole partition set stopped at once would queue hundreds of thousands of
+                // wake-ups ahead of everything else, the lease renewals included.
+                let mut removed = 0;
+                for chunk in ids.chunks(STOP_AT_ONCE) {
+                    removed += chunk.iter().filter(|id| remove_child(state, id)).count();
+                    tokio::task::yield_now().await;
+                }
                 state.args.shared.metrics.monitors_owned.set(gauge_value(state.children.len()));
                 let _ = reply.send(removed);
             }
@@ -139,7 +164,7 @@ impl Actor for MonitorSupervisor {
                     .get(&id)
                     .is_some_and(|c| c.incarnation == incarnation && c.actor.is_none());
                 if due {
-                    start_child(&myself, state, &id, Duration::ZERO).await;
+                    start_children(&myself, state, &[(id, Duration::ZERO)]).await;
                 }
             }
             SupervisorMsg::Count(reply) => {
@@ -194,36 +219,73 @@ impl Actor for MonitorSupervisor {
     }
 }
 
-async fn start_child(
+/// Spawns the actors of these supervised monitors, each with its first delay. Large batches
+/// are split over several tasks so that creating the actors uses every core.
+async fn start_children(
     myself: &ActorRef<SupervisorMsg>,
     state: &mut SupervisorState,
-    id: &MonitorId,
-    first_delay: Duration,
+    starts: &[(MonitorId, Duration)],
 ) {
-    let Some(child) = state.children.get_mut(id) else { return };
-    let args = MonitorArgs {
-        id: id.clone(),
-        check: Arc::clone(&child.check),
-        interval: child.interval,
-        first_delay,
-        shared: Arc::clone(&state.args.shared),
-    };
-    match Actor::spawn_linked(None, MonitorActor, args, myself.get_cell()).await {
-        Ok((actor, _join)) => {
-            state.by_actor.insert(actor.get_id(), id.clone());
-            child.actor = Some(actor);
-            child.started_at = Instant::now();
-        }
-        Err(err) => {
-            // pre_start does no I/O, so this is the runtime refusing; retry like a crash.
-            error!(monitor_id = %id, error = %err, "could not start monitor actor");
-            child.incarnation += 1;
-            let (id, incarnation) = (id.clone(), child.incarnation);
-            myself.send_after(state.args.backoff_max, move || {
-                SupervisorMsg::Restart(id, incarnation)
-            });
+    let per_task = starts.len().div_ceil(spawn_tasks()).max(MIN_SPAWNS_PER_TASK);
+    let mut tasks = Vec::new();
+    for group in starts.chunks(per_task) {
+        let ids: Vec<MonitorId> = group.iter().map(|(id, _)| id.clone()).collect();
+        let jobs: Vec<MonitorArgs> = group
+            .iter()
+            .filter_map(|(id, first_delay)| {
+                let child = state.children.get(id)?;
+                Some(MonitorArgs {
+                    id: id.clone(),
+                    check: Arc::clone(&child.check),
+                    interval: child.interval,
+                    first_delay: *first_delay,
+                    shared: Arc::clone(&state.args.shared),
+                })
+            })
+            .collect();
+        let cell = myself.get_cell();
+        let task = tokio::spawn(async move {
+            join_all(jobs.into_iter().map(|args| {
+                let (id, cell) = (args.id.clone(), cell.clone());
+                async move {
+                    let spawned = Actor::spawn_linked(None, MonitorActor, args, cell).await;
+                    (id, spawned.map(|(actor, _join)| actor).map_err(|err| err.to_string()))
+                }
+            }))
+            .await
+        });
+        tasks.push((ids, task));
+    }
+    for (ids, task) in tasks {
+        let spawned = task.await.unwrap_or_else(|err| {
+            let error = format!("the spawning task failed: {err}");
+            ids.into_iter().map(|id| (id, Err(error.clone()))).collect()
+        });
+        for (id, spawned) in spawned {
+            let Some(child) = state.children.get_mut(&id) else { continue };
+            match spawned {
+                Ok(actor) => {
+                    state.by_actor.insert(actor.get_id(), id);
+                    child.actor = Some(actor);
+                    child.started_at = Instant::now();
+                }
+                Err(error) => {
+                    // pre_start does no I/O, so this is the runtime refusing; retry like a crash.
+                    error!(monitor_id = %id, %error, "could not start monitor actor");
+                    child.incarnation += 1;
+                    let incarnation = child.incarnation;
+                    myself.send_after(state.args.backoff_max, move || {
+                        SupervisorMsg::Restart(id, incarnation)
+                    });
+                }
+            }
         }
     }
+}
+
+/// How many tasks a large batch of spawns is split over: one per core.
+fn spawn_tasks() -> usize {
+    std::thread::available_parallelism().map_or(2, std::num::NonZero::get)
 }
 
 fn gauge_value(count: usize) -> i64 {

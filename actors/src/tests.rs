@@ -18,9 +18,10 @@ use crate::board::Board;
 use crate::metrics::Metrics;
 use crate::monitor::{MonitorActor, MonitorArgs, MonitorMsg, MonitorShared};
 use crate::router::Routers;
-use crate::supervisor::{MonitorSupervisor, SupervisorArgs, SupervisorMsg};
+use crate::supervisor::{MonitorSupervisor, Start, SupervisorArgs, SupervisorMsg};
 use crate::{MonitorDraft, Node, ReactionDraft};
 
+mod batches;
 mod group_commit;
 
 /// A check that panics on its first `panics` runs, then is healthy; counts runs.
@@ -98,12 +99,12 @@ async fn a_crashed_monitor_is_restarted_with_backoff_and_the_crash_recorded() {
     let check = Arc::new(FlakyCheck { runs: Arc::clone(&runs), panics: 2 });
     let started = tokio::time::Instant::now();
     supervisor
-        .cast(SupervisorMsg::Upsert {
+        .cast(SupervisorMsg::Upsert(vec![Start {
             id: monitor.id.clone(),
             check,
             interval: Duration::from_millis(30),
             first_delay: None,
-        })
+        }]))
         .unwrap();
     wait_until("the check runs healthy after two crashes", async || {
         runs.load(Ordering::SeqCst) >= 4

@@ -4,6 +4,8 @@
 //! [`decide`] says whether one reaction fires on that result; [`remember`] records a firing in
 //! the reaction's memory. Nothing here reads a clock, a store or a socket: `now` is passed in.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
@@ -21,7 +23,7 @@ pub struct Observation {
     /// When it arrived.
     pub at: Timestamp,
     /// The node that recorded it.
-    pub node: String,
+    pub node: Arc<str>,
 }
 
 /// A status change caused by one result.

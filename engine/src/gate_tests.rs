@@ -37,7 +37,7 @@ impl Sim {
         let rules = rules
             .iter()
             .enumerate()
-            .map(|(index, rule)| (ReactionId(format!("r{index}")), *rule))
+            .map(|(index, rule)| (ReactionId::from(format!("r{index}")), *rule))
             .collect();
         Self { state: MonitorState::default(), rules, clock: -10, claims_succeed: true }
     }

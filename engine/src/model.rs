@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -13,22 +14,24 @@ use time::OffsetDateTime;
 /// A point in time, serialized as RFC 3339.
 pub type Timestamp = OffsetDateTime;
 
-/// The stable identifier of a monitor (a ULID string).
+/// The stable identifier of a monitor (a ULID string). Shared, not copied: a clone is a
+/// reference count, so the many places that key by it (board, supervisor, router, actor) hold
+/// one allocation.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct MonitorId(pub String);
+pub struct MonitorId(pub Arc<str>);
 
 /// The stable identifier of a reaction (a ULID string).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct ReactionId(pub String);
+pub struct ReactionId(pub Arc<str>);
 
 macro_rules! id_impls {
     ($ty:ident) => {
         impl $ty {
             /// Returns a new, unique, time-ordered identifier.
             pub fn generate() -> Self {
-                Self(ulid::Ulid::new().to_string().to_ascii_lowercase())
+                Self(ulid::Ulid::new().to_string().to_ascii_lowercase().into())
             }
             /// Returns the identifier as a string slice.
             pub fn as_str(&self) -> &str {
@@ -42,7 +45,12 @@ macro_rules! id_impls {
         }
         impl From<&str> for $ty {
             fn from(value: &str) -> Self {
-                Self(value.to_owned())
+                Self(value.into())
+            }
+        }
+        impl From<String> for $ty {
+            fn from(value: String) -> Self {
+                Self(value.into())
             }
         }
     };
@@ -234,7 +242,7 @@ pub struct MonitorState {
     /// The last result's reason.
     pub last_reason: Option<String>,
     /// The node that produced the last result.
-    pub owner: Option<String>,
+    pub owner: Option<Arc<str>>,
     /// How long the last check run took, in milliseconds (none for results that came from
     /// outside: webhooks and manual changes keep the last run's value).
     #[serde(default)]

@@ -224,7 +224,7 @@ proptest! {
 
     #[test]
     fn partition_of_is_below_the_count(id in ".{0,40}", count in 1_u32..=u32::MAX) {
-        prop_assert!(partition_of(&MonitorId(id), count) < count);
+        prop_assert!(partition_of(&MonitorId::from(id), count) < count);
     }
 }
 
@@ -326,7 +326,7 @@ fn generated_ids(n: usize) -> impl Iterator<Item = MonitorId> {
     };
     (0..n).map(move |_| {
         let bits = (u128::from(next()) << 64) | u128::from(next());
-        MonitorId(ulid::Ulid(bits).to_string().to_ascii_lowercase())
+        MonitorId::from(ulid::Ulid(bits).to_string().to_ascii_lowercase())
     })
 }
 
@@ -359,7 +359,7 @@ fn partition_of_spreads_ids_evenly() {
 #[test]
 #[ignore = "measurement, run by hand"]
 fn report_movement_balance_and_compute_time() {
-    let ids: Vec<String> = generated_ids(12 * 200).map(|id| id.0).collect();
+    let ids: Vec<String> = generated_ids(12 * 200).map(|id| id.0.to_string()).collect();
     let trials = ids.chunks(12);
     for count in [64, 256, DEFAULT_PARTITIONS, 4096] {
         println!("count {count}:");

@@ -55,7 +55,7 @@ impl MonitorIn {
             name: self.name,
             check: PluginSpec(self.check),
             interval_secs: self.interval_secs,
-            reactions: self.reactions.into_iter().map(ReactionId).collect(),
+            reactions: self.reactions.into_iter().map(ReactionId::from).collect(),
             enabled: self.enabled,
             tags: self.tags,
         }
@@ -170,11 +170,12 @@ async fn audit_monitor<T>(
 
 /// Returns a monitor's name for the audit trail (none when it cannot be read).
 async fn monitor_name(api: &ApiState, id: &str) -> Option<String> {
-    api.node.get_monitor(&MonitorId(id.to_owned())).await.ok().map(|view| view.monitor.name)
+    api.node.get_monitor(&MonitorId::from(id)).await.ok().map(|view| view.monitor.name)
 }
 
 async fn rotate_key(id: String, api: ApiState, caller: Caller) -> warp::reply::Response {
-    let result = api.node.rotate_webhook_key(&MonitorId(id.clone())).await.map_err(ApiError::from);
+    let result =
+        api.node.rotate_webhook_key(&MonitorId::from(id.clone())).await.map_err(ApiError::from);
     let name = result.as_ref().ok().map(|view| view.monitor.name.clone());
     audit_monitor(&api, &caller, "rotate_key", Some(&id), name.as_deref(), &result).await;
     respond(result.map(|view| warp::reply::json(&views::monitor(&view, &api.public_url))))
@@ -211,7 +212,7 @@ async fn list(
             };
             let filter = MonitorFilter { status, tag, name_contains };
             let (items, next) =
-                api.node.list_monitors(&filter, cursor.map(MonitorId), limit).await?;
+                api.node.list_monitors(&filter, cursor.map(MonitorId::from), limit).await?;
             let items = items.iter().map(|v| views::monitor(v, &api.public_url)).collect();
             Ok(warp::reply::json(&views::page(items, next)))
         }
@@ -222,7 +223,7 @@ async fn list(
 async fn get(id: String, api: ApiState, _caller: Caller) -> warp::reply::Response {
     respond(
         async {
-            let view = api.node.get_monitor(&MonitorId(id)).await?;
+            let view = api.node.get_monitor(&MonitorId::from(id)).await?;
             Ok(warp::reply::json(&views::monitor(&view, &api.public_url)))
         }
         .await,
@@ -237,7 +238,7 @@ async fn replace(id: String, api: ApiState, caller: Caller, bytes: Bytes) -> war
         if input.id.as_ref().is_some_and(|given| *given != id) {
             return Err(ApiError::invalid("id", "does not match the monitor in the path"));
         }
-        Ok(api.node.replace_monitor(&MonitorId(id.clone()), input.into_draft()).await?)
+        Ok(api.node.replace_monitor(&MonitorId::from(id.clone()), input.into_draft()).await?)
     }
     .await;
     audit_monitor(&api, &caller, "update", Some(&id), name.as_deref(), &result).await;
@@ -246,13 +247,14 @@ async fn replace(id: String, api: ApiState, caller: Caller, bytes: Bytes) -> war
 
 async fn delete(id: String, api: ApiState, caller: Caller) -> warp::reply::Response {
     let name = monitor_name(&api, &id).await;
-    let result = api.node.delete_monitor(&MonitorId(id.clone())).await.map_err(ApiError::from);
+    let result =
+        api.node.delete_monitor(&MonitorId::from(id.clone())).await.map_err(ApiError::from);
     audit_monitor(&api, &caller, "delete", Some(&id), name.as_deref(), &result).await;
     respond(result.map(|()| StatusCode::NO_CONTENT))
 }
 
 async fn run(id: String, api: ApiState, caller: Caller) -> warp::reply::Response {
-    let result = api.node.run_now(&MonitorId(id.clone())).await.map_err(ApiError::from);
+    let result = api.node.run_now(&MonitorId::from(id.clone())).await.map_err(ApiError::from);
     let name = result.as_ref().ok().map(|(_, view)| view.monitor.name.clone());
     audit_monitor(&api, &caller, "run", Some(&id), name.as_deref(), &result).await;
     respond(result.map(|(outcome, view)| {
@@ -276,7 +278,7 @@ async fn manual(
         if input.reason.as_ref().is_some_and(|r| r.chars().count() > 1_000) {
             return Err(ApiError::invalid("reason", "must be at most 1000 characters"));
         }
-        Ok(api.node.set_manual(&MonitorId(id.clone()), status, input.reason).await?)
+        Ok(api.node.set_manual(&MonitorId::from(id.clone()), status, input.reason).await?)
     }
     .await;
     let name = result.as_ref().ok().map(|view| view.monitor.name.clone());
@@ -295,7 +297,8 @@ async fn events(
         async {
             views::known_params(&query, &["limit", "cursor"])?;
             let (limit, cursor) = views::paging(&query)?;
-            let (events, next) = api.node.events(&MonitorId(id), cursor.as_deref(), limit).await?;
+            let (events, next) =
+                api.node.events(&MonitorId::from(id), cursor.as_deref(), limit).await?;
             let items =
                 events.iter().map(|e| serde_json::to_value(e).unwrap_or(Value::Null)).collect();
             Ok(warp::reply::json(&views::page(items, next)))

@@ -112,7 +112,8 @@ async fn list(
         async {
             views::known_params(&query, &["limit", "cursor"])?;
             let (limit, cursor) = views::paging(&query)?;
-            let (items, next) = api.node.list_reactions(cursor.map(ReactionId), limit).await?;
+            let (items, next) =
+                api.node.list_reactions(cursor.map(ReactionId::from), limit).await?;
             let items = items.iter().map(views::reaction).collect();
             Ok(warp::reply::json(&views::page(items, next)))
         }
@@ -123,7 +124,7 @@ async fn list(
 async fn get(id: String, api: ApiState, _caller: Caller) -> warp::reply::Response {
     respond(
         async {
-            let view = api.node.get_reaction(&ReactionId(id)).await?;
+            let view = api.node.get_reaction(&ReactionId::from(id)).await?;
             Ok(warp::reply::json(&views::reaction(&view)))
         }
         .await,
@@ -138,7 +139,7 @@ async fn replace(id: String, api: ApiState, caller: Caller, bytes: Bytes) -> war
         if input.id.as_ref().is_some_and(|given| *given != id) {
             return Err(ApiError::invalid("id", "does not match the reaction in the path"));
         }
-        Ok(api.node.replace_reaction(&ReactionId(id.clone()), input.into_draft()).await?)
+        Ok(api.node.replace_reaction(&ReactionId::from(id.clone()), input.into_draft()).await?)
     }
     .await;
     audit_reaction(&api, &caller, "update", Some(&id), name.as_deref(), &result).await;
@@ -146,7 +147,7 @@ async fn replace(id: String, api: ApiState, caller: Caller, bytes: Bytes) -> war
 }
 
 async fn delete(id: String, api: ApiState, caller: Caller) -> warp::reply::Response {
-    let reaction = ReactionId(id.clone());
+    let reaction = ReactionId::from(id.clone());
     let name = api.node.get_reaction(&reaction).await.ok().map(|view| view.reaction.name);
     let result = api.node.delete_reaction(&reaction).await.map_err(ApiError::from);
     audit_reaction(&api, &caller, "delete", Some(&id), name.as_deref(), &result).await;

@@ -109,7 +109,7 @@ async fn intake(delivery: Delivery, api: ApiState) -> warp::reply::Response {
 }
 
 async fn handle(delivery: Delivery, api: ApiState) -> Result<warp::reply::Response, ApiError> {
-    let id = MonitorId(delivery.id);
+    let id = MonitorId::from(delivery.id);
     let view = api.node.get_monitor(&id).await.map_err(|_| unknown())?;
     if !bool::from(view.monitor.webhook_key.as_bytes().ct_eq(delivery.key.as_bytes())) {
         return Err(unknown());

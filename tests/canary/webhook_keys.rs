@@ -50,7 +50,7 @@ async fn webhook_keys_are_sealed_at_rest_and_intake_still_works() {
     assert!(!store_file_holds(&node, &rotated), "the rotated key is in the store file");
 
     node.stop().await;
-    let raw = raw_store(&node).get_monitor(&MonitorId(id.clone())).await.unwrap().unwrap();
+    let raw = raw_store(&node).get_monitor(&MonitorId::from(id.clone())).await.unwrap().unwrap();
     assert!(raw.webhook_key.starts_with("sealed:v1:"), "{}", raw.webhook_key);
 }
 
@@ -58,7 +58,7 @@ async fn webhook_keys_are_sealed_at_rest_and_intake_still_works() {
 async fn a_plain_webhook_key_from_an_older_store_is_sealed_on_first_start() {
     let mut node = Node::start().await;
     let monitor = node.create_monitor(json!({"name": "hook", "check": {"type": "webhook"}})).await;
-    let id = MonitorId(id_of(&monitor));
+    let id = MonitorId::from(id_of(&monitor));
     node.stop().await;
     // What an older version wrote: the same monitor with its key in plain text.
     let legacy = format!("legacy-key-{}", std::process::id());

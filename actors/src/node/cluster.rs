@@ -333,9 +333,11 @@ impl Node {
         if !adopted.is_empty() {
             // Anything left of these partitions from an earlier tenure is reloaded.
             self.stop_partitions(&adopted, false).await;
+            let loading = Instant::now();
             let count = self.adopt_partitions(&adopted).await;
             self.inner.parts.metrics.partitions_adopted.inc_by(adopted.len() as u64);
-            info!(partitions = adopted.len(), monitors = count, "took over partitions");
+            let load_ms = loading.elapsed().as_millis() as u64;
+            info!(partitions = adopted.len(), monitors = count, load_ms, "took over partitions");
         }
     }
 

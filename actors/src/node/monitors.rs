@@ -149,8 +149,8 @@ impl Node {
         }
         let supervisor = self.supervisor()?;
         match start_message(&monitor, built) {
-            Some(upsert) => {
-                let _ = supervisor.cast(upsert);
+            Some(start) => {
+                let _ = supervisor.cast(SupervisorMsg::Upsert(vec![start]));
             }
             None => {
                 let _ =
@@ -221,7 +221,7 @@ impl Node {
                 }
                 items.push(MonitorView { monitor, state });
                 if items.len() == limit {
-                    let next = cursor.map(|c| c.0);
+                    let next = cursor.map(|c| c.0.to_string());
                     return Ok((items, next));
                 }
             }
@@ -336,7 +336,7 @@ impl Node {
             outcome,
             method,
             at: OffsetDateTime::now_utc(),
-            node: self.inner.node_id.to_string(),
+            node: Arc::clone(&self.inner.node_id),
         };
         let router = self.router(id)?;
         let state = call(&router, |port| RouterMsg::Observe {

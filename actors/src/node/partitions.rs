@@ -8,12 +8,16 @@ use std::time::Duration;
 
 use cloudroutes_engine::{Monitor, MonitorId, ReactionId, Timestamp};
 use time::OffsetDateTime;
+use tokio::task::JoinSet;
 use tracing::{info, warn};
 
 use super::{LOAD_PAGE, Node, call};
 use crate::root::runnable;
 use crate::router::RouterMsg;
 use crate::supervisor::SupervisorMsg;
+
+/// Partitions loaded at once when adopting many.
+const ADOPT_AT_ONCE: usize = 8;
 
 /// Longest spread of the first checks of monitors that were overdue when adopted.
 const OVERDUE_SPREAD: Duration = Duration::from_secs(1);
@@ -36,37 +40,55 @@ fn continuity_delay(last_check_at: Option<Timestamp>, interval: Duration) -> Opt
 
 impl Node {
     /// Loads the monitors and states of `partitions` and starts them; returns how many.
+    /// Several partitions load at once, each in its own task, so that decoding uses every
+    /// core while Redis answers the next read.
     pub(crate) async fn adopt_partitions(&self, partitions: &[u32]) -> usize {
+        let mut loads = JoinSet::new();
+        let mut count = 0;
+        for &partition in partitions {
+            if loads.len() >= ADOPT_AT_ONCE {
+                count += loads.join_next().await.and_then(Result::ok).unwrap_or(0);
+            }
+            let node = self.clone();
+            loads.spawn(async move { node.adopt_partition(partition).await });
+        }
+        while let Some(loaded) = loads.join_next().await {
+            count += loaded.unwrap_or(0);
+        }
+        count
+    }
+
+    /// Loads one partition's monitors and states and starts them; returns how many.
+    async fn adopt_partition(&self, partition: u32) -> usize {
         let Some(cluster) = self.cluster() else { return 0 };
         let parts = &self.inner.parts;
         let Ok(supervisor) = self.supervisor() else { return 0 };
-        let mut count = 0;
-        for &partition in partitions {
-            let monitors = cluster.coordinator.partition_monitors(partition).await;
-            let states = cluster.coordinator.partition_states(partition).await;
-            let (monitors, states) = match (monitors, states) {
-                (Ok(monitors), Ok(states)) => (monitors, states),
-                (Err(err), _) | (_, Err(err)) => {
-                    warn!(partition, error = %err, "cannot load a partition; retrying at the next tick");
-                    cluster.fences.drop_partition(partition);
-                    continue;
-                }
-            };
-            let mut states: HashMap<MonitorId, _> = states.into_iter().collect();
-            for monitor in monitors {
-                let state = states.remove(&monitor.id).unwrap_or_default();
-                let last_check_at = state.last_check_at;
-                parts.board.upsert(Arc::new(monitor.clone()), state);
-                if let Some(mut start) = runnable(&monitor, &parts.check_context) {
-                    if let SupervisorMsg::Upsert { interval, first_delay, .. } = &mut start {
-                        *first_delay = continuity_delay(last_check_at, *interval);
-                    }
-                    let _ = supervisor.cast(start);
-                }
-                count += 1;
+        let (monitors, states) = tokio::join!(
+            cluster.coordinator.partition_monitors(partition),
+            cluster.coordinator.partition_states(partition)
+        );
+        let (monitors, states) = match (monitors, states) {
+            (Ok(monitors), Ok(states)) => (monitors, states),
+            (Err(err), _) | (_, Err(err)) => {
+                warn!(partition, error = %err, "cannot load a partition; retrying at the next tick");
+                cluster.fences.drop_partition(partition);
+                return 0;
             }
-            cluster.running.lock().unwrap_or_else(|poison| poison.into_inner()).insert(partition);
+        };
+        let count = monitors.len();
+        let mut states: HashMap<MonitorId, _> = states.into_iter().collect();
+        let mut starts = Vec::with_capacity(count);
+        for monitor in monitors {
+            let state = states.remove(&monitor.id).unwrap_or_default();
+            let last_check_at = state.last_check_at;
+            if let Some(mut start) = runnable(&monitor, &parts.check_context) {
+                start.first_delay = continuity_delay(last_check_at, start.interval);
+                starts.push(start);
+            }
+            parts.board.upsert(Arc::new(monitor), state);
         }
+        let _ = supervisor.cast(SupervisorMsg::Upsert(starts));
+        cluster.running.lock().unwrap_or_else(|poison| poison.into_inner()).insert(partition);
         count
     }
 

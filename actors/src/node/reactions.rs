@@ -95,7 +95,7 @@ impl Node {
         limit: usize,
     ) -> Result<(Vec<ReactionView>, Option<String>), NodeError> {
         let page = self.inner.parts.store.list_reactions(after.as_ref(), limit).await?;
-        let next = if page.len() == limit { page.last().map(|r| r.id.0.clone()) } else { None };
+        let next = if page.len() == limit { page.last().map(|r| r.id.0.to_string()) } else { None };
         let book = &self.inner.parts.book;
         let items = page
             .into_iter()

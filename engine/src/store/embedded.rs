@@ -376,10 +376,10 @@ impl Store for EmbeddedStore {
             let existed = remove_record(txn, MONITORS, &id)?;
             remove_record(txn, STATES, &id)?;
             let mut counts = txn.open_table(EVENT_COUNTS).map_err(embedded("open table"))?;
-            counts.remove(id.as_str()).map_err(embedded("remove"))?;
+            counts.remove(&*id).map_err(embedded("remove"))?;
             let mut events = txn.open_table(EVENTS).map_err(embedded("open table"))?;
             let upper = successor(&id);
-            let range = (Bound::Included((id.as_str(), "")), Bound::Excluded((upper.as_str(), "")));
+            let range = (Bound::Included((&*id, "")), Bound::Excluded((upper.as_str(), "")));
             events.retain_in::<(&str, &str), _>(range, |_, _| false).map_err(embedded("remove"))?;
             Ok(existed)
         })
@@ -467,7 +467,7 @@ impl Store for EmbeddedStore {
             for entry in table.iter().map_err(embedded("iterate"))? {
                 let (key, bytes) = entry.map_err(embedded("iterate"))?;
                 let state = decode("state", key.value(), bytes.value())?;
-                states.push((MonitorId(key.value().to_owned()), state));
+                states.push((MonitorId::from(key.value().to_owned()), state));
             }
             Ok(states)
         })
@@ -514,10 +514,10 @@ impl Store for EmbeddedStore {
             let table = txn.open_table(EVENTS).map_err(embedded("open table"))?;
             let upper_monitor = successor(&id);
             let upper = match &before {
-                Some(before) => Bound::Excluded((id.as_str(), before.as_str())),
+                Some(before) => Bound::Excluded((&*id, before.as_str())),
                 None => Bound::Excluded((upper_monitor.as_str(), "")),
             };
-            let range = (Bound::Included((id.as_str(), "")), upper);
+            let range = (Bound::Included((&*id, "")), upper);
             let mut events = Vec::new();
             for entry in table.range::<(&str, &str)>(range).map_err(embedded("range"))?.rev() {
                 if events.len() >= limit {

@@ -27,7 +27,8 @@ impl PeerInbox for Recorder {
         if self.hang {
             std::future::pending::<()>().await;
         }
-        let state = MonitorState { owner: Some(self.name.clone()), ..MonitorState::default() };
+        let state =
+            MonitorState { owner: Some(self.name.as_str().into()), ..MonitorState::default() };
         match request {
             PeerRequest::RunNow { monitor_id } => PeerReply::Ran {
                 outcome: CheckOutcome::Healthy { reason: format!("ran {monitor_id}") },
@@ -147,11 +148,11 @@ async fn requests_and_notices_cross_the_wire_both_ways() {
 
     // Notices arrive, in order.
     for n in 0..20 {
-        let notice = PeerNotice::MonitorChanged { monitor_id: MonitorId(format!("m{n}")) };
+        let notice = PeerNotice::MonitorChanged { monitor_id: MonitorId::from(format!("m{n}")) };
         a.transport.notify("b", notice).unwrap();
     }
     for n in 0..20 {
-        let expected = PeerNotice::MonitorChanged { monitor_id: MonitorId(format!("m{n}")) };
+        let expected = PeerNotice::MonitorChanged { monitor_id: MonitorId::from(format!("m{n}")) };
         assert_eq!(next_notice(&mut b).await, ("a".to_owned(), expected));
     }
     let deleted = PeerNotice::ReactionDeleted { reaction_id: ReactionId::from("r1") };

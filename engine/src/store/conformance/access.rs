@@ -8,7 +8,7 @@ use crate::model::MonitorId;
 
 /// Returns a token with a fresh id, name and hash.
 pub fn sample_token(role: Role) -> ApiToken {
-    let id = MonitorId::generate().0;
+    let id = MonitorId::generate().0.to_string();
     ApiToken {
         name: format!("conformance-{id}"),
         hash: format!("hash-{id}"),

@@ -331,7 +331,7 @@ pub(super) fn decode_states(
         .into_iter()
         .map(|(id, bytes)| {
             let state = decode("state", &id, &bytes)?;
-            Ok((MonitorId(id), state))
+            Ok((MonitorId::from(id), state))
         })
         .collect()
 }

@@ -141,7 +141,7 @@ impl RedisStore {
             items.len().to_string().into_bytes(),
         ];
         for item in items {
-            args.push(item.monitor.0.clone().into_bytes());
+            args.push(item.monitor.0.as_bytes().to_vec());
             args.push(item.state.clone().unwrap_or_default());
             args.push(item.events.len().to_string().into_bytes());
             if !item.events.is_empty() {

@@ -99,7 +99,7 @@ async fn a_sealed_value_moved_to_another_record_does_not_open() {
     thief.check = raw.check.clone();
     store.inner().put_monitor(&thief).await.unwrap();
     let error = store.get_monitor(&thief.id).await.unwrap_err().to_string();
-    assert!(error.contains(&thief.id.0) && error.contains("check.password"), "{error}");
+    assert!(error.contains(thief.id.as_str()) && error.contains("check.password"), "{error}");
     assert!(!error.contains(CANARY), "{error}");
     assert!(store.list_monitors(None, 10).await.is_err(), "a list does not skip it silently");
 }
@@ -182,7 +182,7 @@ async fn a_webhook_key_moved_to_another_monitor_does_not_open() {
     thief.webhook_key = raw.webhook_key;
     store.inner().put_monitor(&thief).await.unwrap();
     let error = store.get_monitor(&thief.id).await.unwrap_err().to_string();
-    assert!(error.contains(&thief.id.0) && error.contains("webhook key"), "{error}");
+    assert!(error.contains(thief.id.as_str()) && error.contains("webhook key"), "{error}");
     assert!(error.contains("does not open") && !error.contains(CANARY), "{error}");
 }
 

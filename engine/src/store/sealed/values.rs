@@ -46,7 +46,7 @@ pub(super) fn open_webhook_key(key: &SealKey, monitor: &mut Monitor) -> Result<(
     }
     let corrupt = |message: String| StoreError::Corrupt {
         what: "monitor",
-        key: monitor.id.0.clone(),
+        key: monitor.id.0.to_string(),
         message: format!("webhook key: {message}"),
     };
     let plain = key

@@ -1,0 +1,72 @@
+//! The monitor supervisor's batches: a large upsert is spawned over several tasks, a batch that
+//! names a running monitor reconfigures it instead of starting a second actor, and a mass stop
+//! stops every monitor it names.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use cloudroutes_checks::Check;
+use cloudroutes_engine::MonitorId;
+use cloudroutes_engine::store::embedded::EmbeddedStore;
+use ractor::Actor;
+
+use super::{FlakyCheck, shared, wait_until};
+use crate::supervisor::{MonitorSupervisor, Start, SupervisorArgs, SupervisorMsg};
+
+/// More than one spawning task's share, and more than one stop chunk (1,024).
+const MONITORS: u32 = 1_500;
+
+fn start(n: u32, check: &Arc<dyn Check>, interval: Duration) -> Start {
+    Start {
+        id: MonitorId::from(format!("m{n}")),
+        check: Arc::clone(check),
+        interval,
+        first_delay: Some(Duration::ZERO),
+    }
+}
+
+#[tokio::test]
+async fn a_large_batch_starts_every_monitor_once_and_a_mass_stop_stops_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(&dir.path().join("db"), 100).unwrap());
+    let shared = shared();
+    let args = SupervisorArgs {
+        shared: Arc::clone(&shared),
+        store,
+        backoff_initial: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(200),
+    };
+    let (supervisor, _) = Actor::spawn(None, MonitorSupervisor, args).await.unwrap();
+    let runs = Arc::new(AtomicU32::new(0));
+    let check: Arc<dyn Check> = Arc::new(FlakyCheck { runs: Arc::clone(&runs), panics: 0 });
+    let hour = Duration::from_secs(3600);
+    let batch = (0..MONITORS).map(|n| start(n, &check, hour)).collect();
+    supervisor.cast(SupervisorMsg::Upsert(batch)).unwrap();
+    wait_until("every monitor of the batch ran its first check", async || {
+        runs.load(Ordering::SeqCst) >= MONITORS
+    })
+    .await;
+    let count = supervisor.call(SupervisorMsg::Count, None).await.unwrap().unwrap();
+    assert_eq!(count, MONITORS as usize, "one child per monitor");
+    assert_eq!(shared.metrics.monitors_owned.get(), i64::from(MONITORS));
+
+    // The same ids again (with one new): the running ones are reconfigured (a random phase
+    // within an hour, so they do not run again now), only the new one starts.
+    let again = (0..=MONITORS).map(|n| start(n, &check, hour)).collect();
+    supervisor.cast(SupervisorMsg::Upsert(again)).unwrap();
+    wait_until("the new monitor ran", async || runs.load(Ordering::SeqCst) > MONITORS).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), MONITORS + 1, "no monitor started twice");
+    let count = supervisor.call(SupervisorMsg::Count, None).await.unwrap().unwrap();
+    assert_eq!(count, MONITORS as usize + 1);
+
+    let ids: Vec<MonitorId> =
+        (0..=MONITORS + 5).map(|n| MonitorId::from(format!("m{n}"))).collect();
+    let stopped =
+        supervisor.call(|port| SupervisorMsg::RemoveMany(ids, port), None).await.unwrap().unwrap();
+    assert_eq!(stopped, MONITORS as usize + 1, "every running monitor named was stopped");
+    let count = supervisor.call(SupervisorMsg::Count, None).await.unwrap().unwrap();
+    assert_eq!(count, 0);
+    assert_eq!(shared.metrics.monitors_owned.get(), 0);
+}

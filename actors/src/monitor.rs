@@ -188,7 +188,7 @@ async fn handle_message(
             let lateness = Instant::now().saturating_duration_since(due);
             state.shared.metrics.record_lateness(lateness);
             // A watchdog (its own schedule) may have nothing to report; an ordinary check
-            // runs directly, with no extra future on this hot path.
+            // runs directly, not wrapped in the watchdog path.
             let timed = if state.check.interval().is_some() {
                 tick_check(state.check.as_ref(), &state.shared).await
             } else {

@@ -251,17 +251,18 @@ impl Node {
         let mut count = 0usize;
         loop {
             let page = parts.store.list_monitors(after.as_ref(), LOAD_PAGE).await?;
+            let full = page.len() == LOAD_PAGE;
+            count += page.len();
+            after = page.last().map(|last| last.id.clone());
             let mut starts = Vec::with_capacity(page.len());
-            for monitor in &page {
+            for monitor in page {
                 let state = states.remove(&monitor.id).unwrap_or_default();
-                parts.board.upsert(Arc::new(monitor.clone()), state);
-                starts.extend(runnable(monitor, &parts.check_context));
+                starts.extend(runnable(&monitor, &parts.check_context));
+                parts.board.upsert(Arc::new(monitor), state);
             }
             let _ = supervisor.cast(SupervisorMsg::Upsert(starts));
-            count += page.len();
-            match page.last() {
-                Some(last) if page.len() == LOAD_PAGE => after = Some(last.id.clone()),
-                _ => break,
+            if !full {
+                break;
             }
         }
         info!(monitors = count, "monitors loaded");

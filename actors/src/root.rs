@@ -128,7 +128,7 @@ pub fn runnable(monitor: &Monitor, context: &CheckContext) -> Option<Start> {
         return None;
     }
     match CheckConfig::parse(&monitor.check).and_then(|config| config.build(context)) {
-        Ok(check) => start_message(monitor, check),
+        Ok(check) => start_of(monitor, check),
         Err(err) => {
             warn!(monitor_id = %monitor.id, error = %err, "stored check does not build; not running it");
             None
@@ -138,7 +138,7 @@ pub fn runnable(monitor: &Monitor, context: &CheckContext) -> Option<Start> {
 
 /// Returns what starts `monitor` with its already built `check`, or
 /// `None` when it does not run (disabled, or webhook-driven without a check of its own).
-pub fn start_message(monitor: &Monitor, check: Option<Box<dyn Check>>) -> Option<Start> {
+pub fn start_of(monitor: &Monitor, check: Option<Box<dyn Check>>) -> Option<Start> {
     let (true, Some(check)) = (monitor.enabled, check) else {
         return None;
     };

@@ -18,7 +18,7 @@ use super::{
 use crate::cluster::wire::PeerNotice;
 use crate::error::NodeError;
 use crate::monitor::{MonitorMsg, run_check};
-use crate::root::start_message;
+use crate::root::start_of;
 use crate::router::RouterMsg;
 use crate::supervisor::SupervisorMsg;
 use crate::validate::{self, MonitorDraft};
@@ -148,7 +148,7 @@ impl Node {
             call(&self.router(&id)?, |port| RouterMsg::Attach(id.clone(), attached, port)).await?;
         }
         let supervisor = self.supervisor()?;
-        match start_message(&monitor, built) {
+        match start_of(&monitor, built) {
             Some(start) => {
                 let _ = supervisor.cast(SupervisorMsg::Upsert(vec![start]));
             }

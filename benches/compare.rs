@@ -4,9 +4,10 @@
 //! for the same window. It prints each tool's CPU per check and the ratios; it asserts nothing.
 //!
 //! `cargo bench --bench compare -- [--rate 2000] [--seconds 30] [--targets 100]
-//! [--tools all|cloudroutes,bare,blackbox,monit] [--rounds 1]`; `scripts/bench-deps.sh`
-//! installs the Debian packages it starts (nginx-light, prometheus-blackbox-exporter, monit).
-//! A missing one is named and its tool skipped; nginx is required.
+//! [--tools all|cloudroutes,bare,blackbox,monit] [--rounds 1] [--state-flush-ms MS]`;
+//! `scripts/bench-deps.sh` installs the Debian packages it starts (nginx-light,
+//! prometheus-blackbox-exporter, monit). A missing one is named and its tool skipped; nginx is
+//! required.
 //!
 //! - nginx: one process (`master_process off`, one worker), generated config in a temp dir,
 //!   `access_log off`, keep-alive without a request limit, `/t/0` ... `/t/K-1` answering 200,
@@ -79,6 +80,9 @@ struct Args {
     /// Times every tool runs (order reversed every other round); the table shows medians.
     #[arg(long, default_value_t = 1)]
     rounds: u32,
+    /// CloudRoutes' `engine.state_flush_ms` (default: the product's default).
+    #[arg(long)]
+    state_flush_ms: Option<u64>,
     /// Monit's `check host` services (default: the rate).
     #[arg(long)]
     monit_services: Option<u32>,
@@ -104,12 +108,14 @@ impl Args {
 
     /// The arguments a role child gets.
     fn child_args(&self, port: u16) -> Vec<String> {
-        vec![
+        let mut args = vec![
             format!("--port={port}"),
             format!("--rate={}", self.rate),
             format!("--targets={}", self.targets),
             format!("--interval-secs={}", self.interval_secs),
-        ]
+        ];
+        args.extend(self.state_flush_ms.map(|ms| format!("--state-flush-ms={ms}")));
+        args
     }
 }
 
@@ -122,6 +128,7 @@ fn main() -> Result<()> {
             urls: args.urls(args.port),
             monitors: args.monitors(),
             interval_secs: args.interval_secs,
+            state_flush_ms: args.state_flush_ms,
         };
         return runtime.block_on(roles::run(role, work));
     }

@@ -37,6 +37,8 @@ pub struct Workload {
     pub monitors: usize,
     /// Seconds between two checks of one monitor.
     pub interval_secs: u32,
+    /// CloudRoutes' `engine.state_flush_ms`, when not the default.
+    pub state_flush_ms: Option<u64>,
 }
 
 /// Runs role `role` in this process until stdin closes.
@@ -57,6 +59,9 @@ async fn cloudroutes(work: Workload) -> Result<()> {
     let mut config = NodeConfig::default();
     config.node.data_dir = dir.path().to_owned();
     config.egress.allow = vec!["127.0.0.0/8".into()];
+    if let Some(ms) = work.state_flush_ms {
+        config.engine.state_flush_ms = ms;
+    }
     let store = support::open_store(&config)?;
     for first in (0..work.monitors).step_by(SEED_CHUNK) {
         let chunk: Vec<Monitor> = (first..work.monitors.min(first + SEED_CHUNK))

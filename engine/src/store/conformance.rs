@@ -413,6 +413,9 @@ pub async fn writes_for_unknown_or_deleted_monitors_are_dropped(store: &dyn Stor
     let unknown = MonitorId::generate();
     let deleted = created_monitor(store, "late-writes").await;
     let kept = created_monitor(store, "kept").await;
+    // A state stored before the delete: the delete takes it away, and a late write must not
+    // mistake the monitor for one that still has a state.
+    store.put_states(&[(deleted.id.clone(), sample_state(9))]).await.expect("put_states");
     store.delete_monitor(&deleted.id).await.expect("delete_monitor");
     for id in [&unknown, &deleted.id] {
         let event = sample_event(id, 1);

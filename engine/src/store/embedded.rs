@@ -4,7 +4,8 @@
 //! (fsynced before `commit` returns), so a method that returns `Ok` survives a crash. redb calls
 //! block, so each one runs on tokio's blocking pool.
 //!
-//! Records are a version byte ([`RECORD_VERSION`]) followed by JSON. Tables:
+//! Records are a version byte ([`RECORD_VERSION`]) followed by JSON; a monitor's state, written
+//! after nearly every check, is binary ([`record::STATE_RECORD_VERSION`]). Tables:
 //! - `monitors`, `reactions`, `states`: id → record;
 //! - `events`: (monitor id, event id) → record; event ids are lowercase ULIDs, so a monitor's
 //!   events sort oldest first;
@@ -260,6 +261,10 @@ impl<'txn> Existence<'txn> {
 /// Writes the states of existing monitors, in one open states table; drops the others. They
 /// go in key order (a stable sort, so the last of two states of one monitor still wins): each
 /// B-tree page is then visited once, not once per monitor on it.
+///
+/// A state is stored only for a monitor that exists, and deleting a monitor deletes its state
+/// in the same transaction, so overwriting a state needs no look-up in the monitors table: only
+/// a monitor's first state does.
 fn put_states_in<'a>(
     existence: &mut Existence<'_>,
     states: impl IntoIterator<Item = (&'a MonitorId, &'a MonitorState)>,
@@ -272,11 +277,12 @@ fn put_states_in<'a>(
     let mut table = existence.txn.open_table(STATES).map_err(embedded("open table"))?;
     let mut bytes = Vec::new();
     for (id, state) in states {
-        if existence.monitor_exists_once(id.as_str())? {
-            bytes.clear();
-            record::encode_into(&mut bytes, state).map_err(embedded("encode record"))?;
-            table.insert(id.as_str(), bytes.as_slice()).map_err(embedded("insert"))?;
-        } else {
+        bytes.clear();
+        record::encode_state_into(&mut bytes, state).map_err(embedded("encode record"))?;
+        let replaced =
+            table.insert(id.as_str(), bytes.as_slice()).map_err(embedded("insert"))?.is_some();
+        if !replaced && !existence.monitor_exists_once(id.as_str())? {
+            table.remove(id.as_str()).map_err(embedded("remove"))?;
             tracing::debug!(monitor_id = %id, "dropping state of a deleted monitor");
         }
     }
@@ -456,7 +462,13 @@ impl Store for EmbeddedStore {
 
     async fn get_state(&self, id: &MonitorId) -> Result<Option<MonitorState>, StoreError> {
         let id = id.0.clone();
-        self.blocking(move |db| get_record(db, STATES, "state", &id)).await
+        self.blocking(move |db| {
+            let txn = db.begin_read().map_err(embedded("begin read"))?;
+            let table = txn.open_table(STATES).map_err(embedded("open table"))?;
+            let bytes = table.get(&*id).map_err(embedded("get"))?;
+            bytes.map(|bytes| record::decode_state(&id, bytes.value())).transpose()
+        })
+        .await
     }
 
     async fn load_states(&self) -> Result<Vec<(MonitorId, MonitorState)>, StoreError> {
@@ -466,7 +478,7 @@ impl Store for EmbeddedStore {
             let mut states = Vec::with_capacity(table.len().map_or(0, |len| len as usize));
             for entry in table.iter().map_err(embedded("iterate"))? {
                 let (key, bytes) = entry.map_err(embedded("iterate"))?;
-                let state = decode("state", key.value(), bytes.value())?;
+                let state = record::decode_state(key.value(), bytes.value())?;
                 states.push((MonitorId::from(key.value().to_owned()), state));
             }
             Ok(states)

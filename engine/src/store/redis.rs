@@ -32,7 +32,8 @@
 //!   record, `PX` expiry), `cr:{members}:nodes` (ids ever seen, pruned of expired ones),
 //!   `cr:{members}:draining` (set of draining ids).
 //!
-//! Records are a version byte ([`RECORD_VERSION`]) followed by JSON, like the embedded store's.
+//! Records are a version byte ([`RECORD_VERSION`]) followed by JSON, like the embedded store's;
+//! states are binary ([`STATE_RECORD_VERSION`]), as there.
 //!
 //! # Fencing
 //! State writes, event appends and claims of partition `N` go through one Lua script per
@@ -69,8 +70,8 @@ mod test_server;
 #[cfg(test)]
 mod tests;
 
-pub use super::record::RECORD_VERSION;
 use super::record::{self, decode};
+pub use super::record::{RECORD_VERSION, STATE_RECORD_VERSION};
 
 /// How long a claim record is kept (and its key stays taken): 7 days.
 pub const CLAIM_TTL: Duration = Duration::from_secs(7 * 24 * 3600);

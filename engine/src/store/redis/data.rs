@@ -13,7 +13,7 @@ use super::{RedisStore, decode, encode, keys};
 use crate::access::{ApiToken, AuditEntry};
 use crate::error::StoreError;
 use crate::model::{Event, Monitor, MonitorId, MonitorState, Reaction, ReactionId};
-use crate::store::{Recorded, Store, Transition};
+use crate::store::{Recorded, Store, Transition, record};
 
 /// Definitions fetched per script call when listing.
 const LIST_PAGE_MAX: usize = 500;
@@ -214,7 +214,7 @@ impl Store for RedisStore {
     async fn get_state(&self, id: &MonitorId) -> Result<Option<MonitorState>, StoreError> {
         let get = cmd("HGET").arg(self.partition_of(id).states()).arg(id.as_str()).take();
         let bytes: Option<Vec<u8>> = reply("get state", self.send_one("get state", get).await?)?;
-        bytes.map(|bytes| decode("state", id.as_str(), &bytes)).transpose()
+        bytes.map(|bytes| record::decode_state(id.as_str(), &bytes)).transpose()
     }
 
     async fn load_states(&self) -> Result<Vec<(MonitorId, MonitorState)>, StoreError> {
@@ -330,7 +330,7 @@ pub(super) fn decode_states(
     fields
         .into_iter()
         .map(|(id, bytes)| {
-            let state = decode("state", &id, &bytes)?;
+            let state = record::decode_state(&id, &bytes)?;
             Ok((MonitorId::from(id), state))
         })
         .collect()

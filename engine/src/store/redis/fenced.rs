@@ -4,12 +4,12 @@
 use std::collections::BTreeMap;
 
 use super::scripts::FENCED_WRITE;
-use super::wire::{Batch, reply};
+use super::wire::{Batch, redis_error, reply};
 use super::{CLAIM_TTL, RedisStore, encode, keys};
 use crate::cluster::OpenClaim;
 use crate::error::StoreError;
 use crate::model::{Event, EventKind, MonitorId, MonitorState};
-use crate::store::Claim;
+use crate::store::{Claim, record};
 
 /// One monitor's share of a fenced write.
 #[derive(Debug)]
@@ -30,7 +30,7 @@ impl Item {
 
     /// Sets the state to write.
     pub(super) fn state(mut self, state: &MonitorState) -> Result<Self, StoreError> {
-        self.state = Some(encode(state)?);
+        self.state = Some(record::encode_state(state).map_err(redis_error("encode state record"))?);
         Ok(self)
     }
 

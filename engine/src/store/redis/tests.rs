@@ -5,7 +5,7 @@ use std::time::Duration;
 use ::redis::AsyncCommands;
 
 use super::test_server::{PARTITIONS, RedisServer, all_partitions, hold};
-use super::{RECORD_VERSION, keys};
+use super::{RECORD_VERSION, STATE_RECORD_VERSION, keys};
 use crate::error::StoreError;
 use crate::model::{Monitor, MonitorId};
 use crate::partition::partition_of;
@@ -121,7 +121,7 @@ async fn records_start_with_the_version_byte_and_live_under_the_documented_keys(
     let in_partition: bool = raw.sismember("cr:{p5}:ids", id).await.unwrap();
     assert!(in_partition, "the partition knows the monitor");
     let state: Vec<u8> = raw.hget("cr:{p5}:state", id).await.unwrap();
-    assert_eq!(state[0], RECORD_VERSION);
+    assert_eq!(state[0], STATE_RECORD_VERSION);
     let events: usize = raw.llen(format!("cr:{{p5}}:ev:{id}")).await.unwrap();
     assert_eq!(events, 1);
     let count: u32 = raw.get(keys::PARTITION_COUNT).await.unwrap();

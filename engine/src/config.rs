@@ -182,7 +182,7 @@ fn default_reaction_timeout_ms() -> u64 {
     30_000
 }
 fn default_state_flush_ms() -> u64 {
-    1_000
+    5_000
 }
 fn default_history_max_events() -> usize {
     1_000

@@ -1,14 +1,20 @@
 //! Conformance checks for API tokens and the audit trail.
 
+use std::sync::Mutex;
+
 use time::OffsetDateTime;
 
 use crate::Store;
 use crate::access::{ApiToken, AuditEntry, Role};
-use crate::model::MonitorId;
 
-/// Returns a token with a fresh id, name and hash.
+/// Token ids for the samples, in the order they are made even within one millisecond (plain
+/// ULIDs of one millisecond sort at random, and the list is ordered by id).
+static TOKEN_IDS: Mutex<ulid::Generator> = Mutex::new(ulid::Generator::new());
+
+/// Returns a token with a fresh id, name and hash; ids grow in the order tokens are made.
 pub fn sample_token(role: Role) -> ApiToken {
-    let id = MonitorId::generate().0.to_string();
+    let next = TOKEN_IDS.lock().unwrap_or_else(|poison| poison.into_inner()).generate();
+    let id = next.unwrap_or_else(|_| ulid::Ulid::new()).to_string().to_ascii_lowercase();
     ApiToken {
         name: format!("conformance-{id}"),
         hash: format!("hash-{id}"),

@@ -166,12 +166,20 @@ fn get_record<T: DeserializeOwned>(
     what: &'static str,
     key: &str,
 ) -> Result<Option<T>, StoreError> {
+    get_decoded(db, table, key, |bytes| decode(what, key, bytes))
+}
+
+/// Reads one record and decodes it with `decode`.
+fn get_decoded<T>(
+    db: &Database,
+    table: TableDefinition<&str, &[u8]>,
+    key: &str,
+    decode: impl FnOnce(&[u8]) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
     let txn = db.begin_read().map_err(embedded("begin read"))?;
     let table = txn.open_table(table).map_err(embedded("open table"))?;
-    match table.get(key).map_err(embedded("get"))? {
-        Some(bytes) => decode(what, key, bytes.value()).map(Some),
-        None => Ok(None),
-    }
+    let bytes = table.get(key).map_err(embedded("get"))?;
+    bytes.map(|bytes| decode(bytes.value())).transpose()
 }
 
 fn list_records<T: DeserializeOwned>(
@@ -463,10 +471,7 @@ impl Store for EmbeddedStore {
     async fn get_state(&self, id: &MonitorId) -> Result<Option<MonitorState>, StoreError> {
         let id = id.0.clone();
         self.blocking(move |db| {
-            let txn = db.begin_read().map_err(embedded("begin read"))?;
-            let table = txn.open_table(STATES).map_err(embedded("open table"))?;
-            let bytes = table.get(&*id).map_err(embedded("get"))?;
-            bytes.map(|bytes| record::decode_state(&id, bytes.value())).transpose()
+            get_decoded(db, STATES, &id, |bytes| record::decode_state(&id, bytes))
         })
         .await
     }

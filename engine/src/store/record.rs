@@ -58,8 +58,7 @@ pub(crate) fn decode_state(key: &str, bytes: &[u8]) -> Result<MonitorState, Stor
     let Some((&STATE_RECORD_VERSION, body)) = bytes.split_first() else {
         return decode("state", key, bytes);
     };
-    let corrupt =
-        |message: String| StoreError::Corrupt { what: "state", key: key.to_owned(), message };
+    let corrupt = corrupt("state", key);
     let (wire, used): (StateWire<'static>, usize) =
         bincode::serde::decode_from_slice(body, bincode::config::standard())
             .map_err(|error| corrupt(error.to_string()))?;
@@ -170,6 +169,11 @@ impl<'a> StateWire<'a> {
     }
 }
 
+/// Returns what makes a [`StoreError::Corrupt`] for the record `what` at `key` from a message.
+fn corrupt<'k>(what: &'static str, key: &'k str) -> impl Fn(String) -> StoreError + 'k {
+    move |message| StoreError::Corrupt { what, key: key.to_owned(), message }
+}
+
 /// Decodes a record written by [`encode`]; anything else is [`StoreError::Corrupt`] naming
 /// the kind of record (`what`) and its key.
 pub(crate) fn decode<T: DeserializeOwned>(
@@ -177,7 +181,7 @@ pub(crate) fn decode<T: DeserializeOwned>(
     key: &str,
     bytes: &[u8],
 ) -> Result<T, StoreError> {
-    let corrupt = |message: String| StoreError::Corrupt { what, key: key.to_owned(), message };
+    let corrupt = corrupt(what, key);
     match bytes.split_first() {
         Some((&RECORD_VERSION, json)) => {
             serde_json::from_slice(json).map_err(|error| corrupt(error.to_string()))

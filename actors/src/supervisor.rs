@@ -2,7 +2,8 @@
 //! crashed one with exponential backoff. A crash is never silent: it is logged, counted and
 //! recorded in the monitor's history.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +21,7 @@ use crate::monitor::{MonitorActor, MonitorArgs, MonitorMsg, MonitorShared, rando
 /// A crash this long after the last (re)start resets the backoff.
 const STABLE_AFTER: Duration = Duration::from_secs(60);
 
-/// Most monitor actors spawned at once by one [`SupervisorMsg::Upsert`].
+/// Most monitor actors spawned at once, by one [`SupervisorMsg::SpawnWaiting`].
 const SPAWN_AT_ONCE: usize = 256;
 /// Most monitor actors stopped before the supervisor lets other tasks run.
 const STOP_AT_ONCE: usize = 1024;
@@ -33,22 +34,27 @@ pub struct Start {
     pub check: Arc<dyn Check>,
     /// Its interval.
     pub interval: Duration,
-    /// When its first check runs, if it starts now; `None` picks a random phase within the
-    /// interval.
-    pub first_delay: Option<Duration>,
+    /// When its first check is due (already past: at once); `None` picks a random phase
+    /// within the interval from when it is spawned. An instant, not a delay, so that a monitor
+    /// waiting behind many others to be spawned keeps its schedule.
+    pub first_due: Option<Instant>,
 }
 
 /// Messages the monitor supervisor handles.
 #[derive(RactorMessage)]
 pub enum SupervisorMsg {
-    /// Start these monitors, or reconfigure those that run. New actors are spawned many at
-    /// once (a page loaded at startup, a partition taken over), not one after another.
+    /// Start these monitors, or reconfigure those that run. New monitors wait in one queue,
+    /// soonest due first (those without a due instant after, in arrival order), and are
+    /// spawned many at once (see [`SupervisorMsg::SpawnWaiting`]).
     Upsert(Vec<Start>),
+    /// Spawn the next batch of waiting monitors (self-sent, one batch per message, so that
+    /// other messages, and sooner-due monitors of a later upsert, get in between).
+    SpawnWaiting,
     /// Stop a monitor at once; replies whether it ran.
     Remove(MonitorId, RpcReplyPort<bool>),
     /// Stop many monitors at once (a partition handed over); replies how many ran.
     RemoveMany(Vec<MonitorId>, RpcReplyPort<usize>),
-    /// Returns a running monitor's actor.
+    /// Returns a running monitor's actor (spawning it now if it still waits).
     Lookup(MonitorId, RpcReplyPort<Option<ActorRef<MonitorMsg>>>),
     /// Restart a crashed monitor (self-scheduled after the backoff).
     Restart(MonitorId, u64),
@@ -75,6 +81,32 @@ struct Child {
     crashes: u32,
     started_at: Instant,
     incarnation: u64,
+    /// Waiting in the queue to be spawned, with its first check's due instant.
+    waiting: Option<Option<Instant>>,
+}
+
+/// Where a waiting monitor stands in the queue: those with a due instant first, soonest
+/// first, then the others in arrival order.
+type QueueKey = (bool, Option<Instant>, u64);
+
+/// Monitors waiting to be spawned, soonest due first.
+#[derive(Default)]
+struct Waiting {
+    /// Min-heap of waiting ids; an entry whose child no longer waits is stale.
+    queue: BinaryHeap<Reverse<(QueueKey, MonitorId)>>,
+    /// Children that wait (the queue may also hold stale entries).
+    count: usize,
+    arrivals: u64,
+    /// A [`SupervisorMsg::SpawnWaiting`] is on its way.
+    scheduled: bool,
+}
+
+impl Waiting {
+    fn push(&mut self, id: MonitorId, due: Option<Instant>) {
+        self.arrivals += 1;
+        self.count += 1;
+        self.queue.push(Reverse(((due.is_none(), due, self.arrivals), id)));
+    }
 }
 
 /// The supervisor's state.
@@ -82,6 +114,35 @@ pub struct SupervisorState {
     args: SupervisorArgs,
     children: HashMap<MonitorId, Child>,
     by_actor: HashMap<ActorId, MonitorId>,
+    waiting: Waiting,
+}
+
+impl SupervisorState {
+    /// Sets the `monitors_owned` gauge: supervised monitors that no longer wait to start.
+    fn set_owned_gauge(&self) {
+        let owned = self.children.len() - self.waiting.count;
+        self.args.shared.metrics.monitors_owned.set(gauge_value(owned));
+    }
+
+    /// Takes up to `n` waiting monitors off the queue, soonest due first.
+    fn take_waiting(&mut self, n: usize) -> Vec<(MonitorId, Option<Instant>)> {
+        let mut batch = Vec::with_capacity(n.min(self.waiting.count));
+        while batch.len() < n {
+            let Some(Reverse((_, id))) = self.waiting.queue.pop() else { break };
+            if let Some(due) = self.children.get_mut(&id).and_then(|child| child.waiting.take()) {
+                self.waiting.count -= 1;
+                batch.push((id, due));
+            }
+        }
+        batch
+    }
+
+    /// Sends the next [`SupervisorMsg::SpawnWaiting`] unless one is on its way or none wait.
+    fn schedule_spawning(&mut self, myself: &ActorRef<SupervisorMsg>) {
+        if self.waiting.count > 0 && !self.waiting.scheduled {
+            self.waiting.scheduled = myself.cast(SupervisorMsg::SpawnWaiting).is_ok();
+        }
+    }
 }
 
 /// The monitor supervisor actor.
@@ -97,7 +158,12 @@ impl Actor for MonitorSupervisor {
         _myself: ActorRef<SupervisorMsg>,
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
-        Ok(SupervisorState { args, children: HashMap::new(), by_actor: HashMap::new() })
+        Ok(SupervisorState {
+            args,
+            children: HashMap::new(),
+            by_actor: HashMap::new(),
+            waiting: Waiting::default(),
+        })
     }
 
     async fn handle(
@@ -108,8 +174,7 @@ impl Actor for MonitorSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             SupervisorMsg::Upsert(starts) => {
-                let mut fresh = Vec::new();
-                for Start { id, check, interval, first_delay } in starts {
+                for Start { id, check, interval, first_due } in starts {
                     if let Some(child) = state.children.get_mut(&id) {
                         child.check = Arc::clone(&check);
                         child.interval = interval;
@@ -118,7 +183,6 @@ impl Actor for MonitorSupervisor {
                         }
                         continue;
                     }
-                    let first_delay = first_delay.unwrap_or_else(|| random_phase(interval));
                     let child = Child {
                         actor: None,
                         check,
@@ -126,18 +190,23 @@ impl Actor for MonitorSupervisor {
                         crashes: 0,
                         started_at: Instant::now(),
                         incarnation: 0,
+                        waiting: Some(first_due),
                     };
                     state.children.insert(id.clone(), child);
-                    fresh.push((id, first_delay));
+                    state.waiting.push(id, first_due);
                 }
-                for chunk in fresh.chunks(SPAWN_AT_ONCE) {
-                    start_children(&myself, state, chunk).await;
-                }
-                state.args.shared.metrics.monitors_owned.set(gauge_value(state.children.len()));
+                state.schedule_spawning(&myself);
+            }
+            SupervisorMsg::SpawnWaiting => {
+                state.waiting.scheduled = false;
+                let batch = state.take_waiting(SPAWN_AT_ONCE);
+                start_children(&myself, state, &batch).await;
+                state.set_owned_gauge();
+                state.schedule_spawning(&myself);
             }
             SupervisorMsg::Remove(id, reply) => {
                 let existed = remove_child(state, &id);
-                state.args.shared.metrics.monitors_owned.set(gauge_value(state.children.len()));
+                state.set_owned_gauge();
                 let _ = reply.send(existed);
             }
             SupervisorMsg::RemoveMany(ids, reply) => {
@@ -149,10 +218,16 @@ impl Actor for MonitorSupervisor {
                     removed += chunk.iter().filter(|id| remove_child(state, id)).count();
                     tokio::task::yield_now().await;
                 }
-                state.args.shared.metrics.monitors_owned.set(gauge_value(state.children.len()));
+                state.set_owned_gauge();
                 let _ = reply.send(removed);
             }
             SupervisorMsg::Lookup(id, reply) => {
+                let due = state.children.get_mut(&id).and_then(|child| child.waiting.take());
+                if let Some(due) = due {
+                    state.waiting.count -= 1;
+                    start_children(&myself, state, &[(id.clone(), due)]).await;
+                    state.set_owned_gauge();
+                }
                 let actor = state.children.get(&id).and_then(|child| child.actor.clone());
                 let _ = reply.send(actor);
             }
@@ -162,7 +237,7 @@ impl Actor for MonitorSupervisor {
                     .get(&id)
                     .is_some_and(|c| c.incarnation == incarnation && c.actor.is_none());
                 if due {
-                    start_children(&myself, state, &[(id, Duration::ZERO)]).await;
+                    start_children(&myself, state, &[(id, Some(Instant::now()))]).await;
                 }
             }
             SupervisorMsg::Count(reply) => {
@@ -217,21 +292,26 @@ impl Actor for MonitorSupervisor {
     }
 }
 
-/// Spawns the actors of these supervised monitors at once, each with its first delay. (One
-/// task awaits them all: spreading the spawns over a task per core measured slower, as the
-/// actors' own start-up already runs on every core.)
+/// Spawns the actors of these supervised monitors at once, each with its first check's due
+/// instant (`None`: a random phase from now). (One task awaits them all: spreading the spawns
+/// over a task per core measured slower, as the actors' own start-up already runs on every
+/// core.)
 async fn start_children(
     myself: &ActorRef<SupervisorMsg>,
     state: &mut SupervisorState,
-    starts: &[(MonitorId, Duration)],
+    starts: &[(MonitorId, Option<Instant>)],
 ) {
-    let spawns = starts.iter().filter_map(|(id, first_delay)| {
+    let spawns = starts.iter().filter_map(|(id, first_due)| {
         let child = state.children.get(id)?;
+        let first_delay = match first_due {
+            Some(due) => due.saturating_duration_since(Instant::now()),
+            None => random_phase(child.interval),
+        };
         let args = MonitorArgs {
             id: id.clone(),
             check: Arc::clone(&child.check),
             interval: child.interval,
-            first_delay: *first_delay,
+            first_delay,
             shared: Arc::clone(&state.args.shared),
         };
         let spawned = Actor::spawn_linked(None, MonitorActor, args, myself.get_cell());
@@ -265,6 +345,9 @@ fn gauge_value(count: usize) -> i64 {
 /// Stops one child at once; returns whether it was supervised.
 fn remove_child(state: &mut SupervisorState, id: &MonitorId) -> bool {
     let Some(child) = state.children.remove(id) else { return false };
+    if child.waiting.is_some() {
+        state.waiting.count -= 1;
+    }
     if let Some(actor) = child.actor {
         state.by_actor.remove(&actor.get_id());
         actor.kill();

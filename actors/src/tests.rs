@@ -103,7 +103,7 @@ async fn a_crashed_monitor_is_restarted_with_backoff_and_the_crash_recorded() {
             id: monitor.id.clone(),
             check,
             interval: Duration::from_millis(30),
-            first_delay: None,
+            first_due: None,
         }]))
         .unwrap();
     wait_until("the check runs healthy after two crashes", async || {

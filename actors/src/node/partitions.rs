@@ -9,6 +9,7 @@ use std::time::Duration;
 use cloudroutes_engine::{Monitor, MonitorId, ReactionId, Timestamp};
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::{LOAD_PAGE, Node, call};
@@ -22,26 +23,25 @@ const ADOPT_AT_ONCE: usize = 8;
 /// Longest spread of the first checks of monitors that were overdue when adopted.
 const OVERDUE_SPREAD: Duration = Duration::from_secs(1);
 
-/// Returns when an adopted monitor should run first so that its schedule carries on from its
-/// last check: at `last check + interval` when that is still ahead, else soon (spread over up
-/// to a second so a mass takeover does not start every check at once). `None` (never checked)
-/// leaves the random phase.
-fn continuity_delay(last_check_at: Option<Timestamp>, interval: Duration) -> Option<Duration> {
+/// Returns when an adopted monitor's first check is due so that its schedule carries on from
+/// its last check: at `last check + interval` when that is still ahead, else soon (spread over
+/// up to a second so a mass takeover does not start every check at once). `None` (never
+/// checked) leaves the random phase.
+fn continuity_due(last_check_at: Option<Timestamp>, interval: Duration) -> Option<Instant> {
     let last = last_check_at?;
     let since: Duration = (OffsetDateTime::now_utc() - last).try_into().unwrap_or(Duration::ZERO);
-    match interval.checked_sub(since) {
-        Some(ahead) if !ahead.is_zero() => Some(ahead),
-        _ => {
-            let spread = interval.min(OVERDUE_SPREAD);
-            Some(spread.mul_f64(rand::random::<f64>()))
-        }
-    }
+    let delay = match interval.checked_sub(since) {
+        Some(ahead) if !ahead.is_zero() => ahead,
+        _ => interval.min(OVERDUE_SPREAD).mul_f64(rand::random::<f64>()),
+    };
+    Some(Instant::now() + delay)
 }
 
 impl Node {
     /// Loads the monitors and states of `partitions` and starts them; returns how many.
     /// Several partitions load at once, each in its own task, so that decoding uses every
-    /// core while Redis answers the next read.
+    /// core while Redis answers the next read. The supervisor spawns what waits soonest due
+    /// first, so overdue monitors of a partition loaded last do not wait behind the rest.
     pub(crate) async fn adopt_partitions(&self, partitions: &[u32]) -> usize {
         let mut loads = JoinSet::new();
         let mut count = 0;
@@ -82,7 +82,7 @@ impl Node {
             let state = states.remove(&monitor.id).unwrap_or_default();
             let last_check_at = state.last_check_at;
             if let Some(mut start) = runnable(&monitor, &parts.check_context) {
-                start.first_delay = continuity_delay(last_check_at, start.interval);
+                start.first_due = continuity_due(last_check_at, start.interval);
                 starts.push(start);
             }
             parts.board.upsert(Arc::new(monitor), state);
@@ -207,5 +207,40 @@ impl Node {
             self.forget_monitor(&id).await;
         }
         repaired
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use time::OffsetDateTime;
+    use tokio::time::Instant;
+
+    use super::{OVERDUE_SPREAD, continuity_due};
+
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn an_adopted_monitor_is_due_one_interval_after_its_last_check() {
+        let now = Instant::now();
+        let last = OffsetDateTime::now_utc() - Duration::from_secs(20);
+        let due = continuity_due(Some(last), MINUTE).unwrap();
+        let ahead = due - now;
+        let off = ahead.abs_diff(Duration::from_secs(40));
+        assert!(off < Duration::from_millis(100), "due {ahead:?} from now");
+    }
+
+    #[test]
+    fn an_overdue_monitor_is_due_within_the_spread_and_a_never_checked_one_keeps_its_phase() {
+        let now = Instant::now();
+        let last = OffsetDateTime::now_utc() - Duration::from_secs(300);
+        for _ in 0..100 {
+            let due = continuity_due(Some(last), MINUTE).unwrap();
+            assert!(
+                due.saturating_duration_since(now) <= OVERDUE_SPREAD + Duration::from_millis(50)
+            );
+        }
+        assert_eq!(continuity_due(None, MINUTE), None);
     }
 }

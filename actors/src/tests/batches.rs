@@ -1,6 +1,7 @@
 //! The monitor supervisor's batches: a large upsert is spawned over several tasks, a batch that
-//! names a running monitor reconfigures it instead of starting a second actor, and a mass stop
-//! stops every monitor it names.
+//! names a running monitor reconfigures it instead of starting a second actor, a mass stop
+//! stops every monitor it names, a start keeps its due instant however late it is spawned, and
+//! waiting monitors are spawned soonest due first.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -22,7 +23,7 @@ fn start(n: u32, check: &Arc<dyn Check>, interval: Duration) -> Start {
         id: MonitorId::from(format!("m{n}")),
         check: Arc::clone(check),
         interval,
-        first_delay: Some(Duration::ZERO),
+        first_due: Some(tokio::time::Instant::now()),
     }
 }
 
@@ -69,4 +70,74 @@ async fn a_large_batch_starts_every_monitor_once_and_a_mass_stop_stops_them_all(
     let count = supervisor.call(SupervisorMsg::Count, None).await.unwrap().unwrap();
     assert_eq!(count, 0);
     assert_eq!(shared.metrics.monitors_owned.get(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_start_spawned_late_keeps_its_due_instant() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(&dir.path().join("db"), 100).unwrap());
+    let args = SupervisorArgs {
+        shared: shared(),
+        store,
+        backoff_initial: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(200),
+    };
+    let (supervisor, _) = Actor::spawn(None, MonitorSupervisor, args).await.unwrap();
+    let runs = Arc::new(AtomicU32::new(0));
+    let check: Arc<dyn Check> = Arc::new(FlakyCheck { runs: Arc::clone(&runs), panics: 0 });
+    let made = tokio::time::Instant::now();
+    let mut late = start(1, &check, Duration::from_secs(3600));
+    late.first_due = Some(made + Duration::from_secs(10));
+    // The start waits behind others (a mass takeover) before the supervisor gets it.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    supervisor.cast(SupervisorMsg::Upsert(vec![late])).unwrap();
+    while runs.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let ran = made.elapsed();
+    // A delay counted from the spawn would have run it at 14 s.
+    assert!(ran >= Duration::from_secs(10) && ran < Duration::from_secs(11), "ran at {ran:?}");
+}
+
+#[tokio::test]
+async fn an_overdue_monitor_upserted_last_is_spawned_before_a_queue_of_later_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(EmbeddedStore::open(&dir.path().join("db"), 100).unwrap());
+    let shared = shared();
+    let args = SupervisorArgs {
+        shared: Arc::clone(&shared),
+        store,
+        backoff_initial: Duration::from_millis(20),
+        backoff_max: Duration::from_millis(200),
+    };
+    let (supervisor, _) = Actor::spawn(None, MonitorSupervisor, args).await.unwrap();
+    let check: Arc<dyn Check> =
+        Arc::new(FlakyCheck { runs: Arc::new(AtomicU32::new(0)), panics: 0 });
+    let hour = Duration::from_secs(3600);
+    let now = tokio::time::Instant::now();
+    // A partition loaded first, every monitor due in a minute; then one with a monitor overdue
+    // by 10 s.
+    let mut first: Vec<Start> = (0..MONITORS).map(|n| start(n, &check, hour)).collect();
+    for start in &mut first {
+        start.first_due = Some(now + Duration::from_secs(60));
+    }
+    let mut overdue = start(MONITORS, &check, hour);
+    overdue.first_due = Some(now - Duration::from_secs(10));
+    supervisor.cast(SupervisorMsg::Upsert(first)).unwrap();
+    supervisor.cast(SupervisorMsg::Upsert(vec![overdue])).unwrap();
+    wait_until("every monitor was spawned", async || {
+        shared.metrics.monitors_owned.get() == i64::from(MONITORS) + 1
+    })
+    .await;
+    // ractor numbers actors in the order they are created: the spawn order.
+    let mut spawned = Vec::new();
+    for n in 0..=MONITORS {
+        let id = MonitorId::from(format!("m{n}"));
+        let actor = supervisor.call(|port| SupervisorMsg::Lookup(id, port), None).await;
+        spawned.push((actor.unwrap().unwrap().unwrap().get_id().pid(), n));
+    }
+    spawned.sort_unstable();
+    let position = spawned.iter().position(|&(_, n)| n == MONITORS).unwrap();
+    // In upsert order it would be spawned last; soonest due first, in the first batch (256).
+    assert!(position < 256, "the overdue monitor was spawned after {position} others");
 }

@@ -169,8 +169,27 @@ fn redact_url(url: &str) -> String {
     }
 }
 
+/// The log filter when `CLOUDROUTES_LOG` is not set.
+const DEFAULT_LOG_FILTER: &str = "info,warp=warn";
+
+/// ractor wraps each actor's life in an INFO span ("Actor", with its id): at a million
+/// monitors, a million live spans, each entered on every message the actor handles. They add
+/// nothing a log reader needs, so they stay off unless the filter names ractor itself.
+const QUIET_ACTOR_SPANS: &str = "ractor::actor=warn";
+
+/// Returns the log filter for `CLOUDROUTES_LOG`'s value (the default when unset), with
+/// ractor's per-actor spans off unless it mentions ractor.
+fn log_filter(from_env: Option<&str>) -> String {
+    let filter = from_env.unwrap_or(DEFAULT_LOG_FILTER);
+    if filter.contains("ractor") {
+        filter.to_owned()
+    } else {
+        format!("{filter},{QUIET_ACTOR_SPANS}")
+    }
+}
+
 fn init_logging() {
-    let filter = std::env::var("CLOUDROUTES_LOG").unwrap_or_else(|_| "info,warp=warn".into());
+    let filter = log_filter(std::env::var("CLOUDROUTES_LOG").ok().as_deref());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
@@ -247,4 +266,70 @@ fn admin_token(data_dir: &Path) -> anyhow::Result<(String, bool)> {
     file.write_all(token.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
     file.sync_all().with_context(|| format!("syncing {}", path.display()))?;
     Ok((token, true))
+}
+
+#[cfg(test)]
+mod tests {
+    use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+    use tracing_subscriber::EnvFilter;
+
+    use super::log_filter;
+
+    #[test]
+    fn the_log_filter_keeps_ractors_actor_spans_off_unless_asked_for() {
+        assert_eq!(log_filter(None), "info,warp=warn,ractor::actor=warn");
+        assert_eq!(log_filter(Some("debug")), "debug,ractor::actor=warn");
+        assert_eq!(log_filter(Some("info,ractor=trace")), "info,ractor=trace");
+    }
+
+    /// Replies whether the span its handler runs in is disabled.
+    struct SpanProbe;
+
+    /// Asks a [`SpanProbe`] (local only).
+    struct Ask(RpcReplyPort<bool>);
+
+    impl ractor::Message for Ask {}
+
+    impl Actor for SpanProbe {
+        type Msg = Ask;
+        type State = ();
+        type Arguments = ();
+
+        async fn pre_start(&self, _: ActorRef<Self::Msg>, _: ()) -> Result<(), ActorProcessingErr> {
+            Ok(())
+        }
+
+        async fn handle(
+            &self,
+            _: ActorRef<Self::Msg>,
+            Ask(reply): Ask,
+            _: &mut (),
+        ) -> Result<(), ActorProcessingErr> {
+            let _ = reply.send(tracing::Span::current().is_disabled());
+            Ok(())
+        }
+    }
+
+    /// Whether an actor's handler runs outside any span under `filter`.
+    fn actor_runs_without_a_span(filter: &str) -> bool {
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new(filter))
+            .with_writer(std::io::sink)
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        runtime.block_on(async {
+            let (actor, handle) = Actor::spawn(None, SpanProbe, ()).await.unwrap();
+            let disabled = ractor::call!(actor, Ask).unwrap();
+            actor.stop(None);
+            handle.await.unwrap();
+            disabled
+        })
+    }
+
+    #[test]
+    fn monitor_actors_run_outside_ractors_span_under_the_default_filter() {
+        assert!(actor_runs_without_a_span(&log_filter(None)));
+        assert!(!actor_runs_without_a_span("info,ractor=info"), "the probe sees the span when on");
+    }
 }

@@ -10,9 +10,11 @@ use std::time::Duration;
 use cloudroutes_checks::Check;
 use cloudroutes_engine::MonitorId;
 use cloudroutes_engine::store::embedded::EmbeddedStore;
-use ractor::Actor;
+use ractor::{Actor, ActorRef};
+use tempfile::TempDir;
 
 use super::{FlakyCheck, shared, wait_until};
+use crate::monitor::MonitorShared;
 use crate::supervisor::{MonitorSupervisor, Start, SupervisorArgs, SupervisorMsg};
 
 /// More than one spawning task's share, and more than one stop chunk (1,024).
@@ -27,18 +29,25 @@ fn start(n: u32, check: &Arc<dyn Check>, interval: Duration) -> Start {
     }
 }
 
-#[tokio::test]
-async fn a_large_batch_starts_every_monitor_once_and_a_mass_stop_stops_them_all() {
+/// Starts a monitor supervisor (crash events go to an embedded store in the returned
+/// directory).
+async fn supervisor(shared: &Arc<MonitorShared>) -> (ActorRef<SupervisorMsg>, TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(&dir.path().join("db"), 100).unwrap());
-    let shared = shared();
     let args = SupervisorArgs {
-        shared: Arc::clone(&shared),
+        shared: Arc::clone(shared),
         store,
         backoff_initial: Duration::from_millis(20),
         backoff_max: Duration::from_millis(200),
     };
     let (supervisor, _) = Actor::spawn(None, MonitorSupervisor, args).await.unwrap();
+    (supervisor, dir)
+}
+
+#[tokio::test]
+async fn a_large_batch_starts_every_monitor_once_and_a_mass_stop_stops_them_all() {
+    let shared = shared();
+    let (supervisor, _dir) = supervisor(&shared).await;
     let runs = Arc::new(AtomicU32::new(0));
     let check: Arc<dyn Check> = Arc::new(FlakyCheck { runs: Arc::clone(&runs), panics: 0 });
     let hour = Duration::from_secs(3600);
@@ -74,15 +83,7 @@ async fn a_large_batch_starts_every_monitor_once_and_a_mass_stop_stops_them_all(
 
 #[tokio::test(start_paused = true)]
 async fn a_start_spawned_late_keeps_its_due_instant() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(EmbeddedStore::open(&dir.path().join("db"), 100).unwrap());
-    let args = SupervisorArgs {
-        shared: shared(),
-        store,
-        backoff_initial: Duration::from_millis(20),
-        backoff_max: Duration::from_millis(200),
-    };
-    let (supervisor, _) = Actor::spawn(None, MonitorSupervisor, args).await.unwrap();
+    let (supervisor, _dir) = supervisor(&shared()).await;
     let runs = Arc::new(AtomicU32::new(0));
     let check: Arc<dyn Check> = Arc::new(FlakyCheck { runs: Arc::clone(&runs), panics: 0 });
     let made = tokio::time::Instant::now();
@@ -101,16 +102,8 @@ async fn a_start_spawned_late_keeps_its_due_instant() {
 
 #[tokio::test]
 async fn an_overdue_monitor_upserted_last_is_spawned_before_a_queue_of_later_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(EmbeddedStore::open(&dir.path().join("db"), 100).unwrap());
     let shared = shared();
-    let args = SupervisorArgs {
-        shared: Arc::clone(&shared),
-        store,
-        backoff_initial: Duration::from_millis(20),
-        backoff_max: Duration::from_millis(200),
-    };
-    let (supervisor, _) = Actor::spawn(None, MonitorSupervisor, args).await.unwrap();
+    let (supervisor, _dir) = supervisor(&shared).await;
     let check: Arc<dyn Check> =
         Arc::new(FlakyCheck { runs: Arc::new(AtomicU32::new(0)), panics: 0 });
     let hour = Duration::from_secs(3600);

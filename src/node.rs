@@ -178,14 +178,15 @@ const DEFAULT_LOG_FILTER: &str = "info,warp=warn";
 const QUIET_ACTOR_SPANS: &str = "ractor::actor=warn";
 
 /// Returns the log filter for `CLOUDROUTES_LOG`'s value (the default when unset), with
-/// ractor's per-actor spans off unless it mentions ractor.
+/// ractor's per-actor spans off unless one of its directives targets ractor (`ractor` or
+/// `ractor::…`; `ractor_cluster` is another crate).
 fn log_filter(from_env: Option<&str>) -> String {
     let filter = from_env.unwrap_or(DEFAULT_LOG_FILTER);
-    if filter.contains("ractor") {
-        filter.to_owned()
-    } else {
-        format!("{filter},{QUIET_ACTOR_SPANS}")
-    }
+    let names_ractor = filter.split(',').any(|directive| {
+        let target = directive.split(['=', '[']).next().unwrap_or_default().trim();
+        target == "ractor" || target.starts_with("ractor::")
+    });
+    if names_ractor { filter.to_owned() } else { format!("{filter},{QUIET_ACTOR_SPANS}") }
 }
 
 fn init_logging() {
@@ -280,6 +281,11 @@ mod tests {
         assert_eq!(log_filter(None), "info,warp=warn,ractor::actor=warn");
         assert_eq!(log_filter(Some("debug")), "debug,ractor::actor=warn");
         assert_eq!(log_filter(Some("info,ractor=trace")), "info,ractor=trace");
+        assert_eq!(log_filter(Some("ractor::actor=info")), "ractor::actor=info");
+        assert_eq!(
+            log_filter(Some("info,ractor_cluster=debug")),
+            "info,ractor_cluster=debug,ractor::actor=warn"
+        );
     }
 
     /// Replies whether the span its handler runs in is disabled.

@@ -129,12 +129,22 @@ impl SupervisorState {
         let mut batch = Vec::with_capacity(n.min(self.waiting.count));
         while batch.len() < n {
             let Some(Reverse((_, id))) = self.waiting.queue.pop() else { break };
-            if let Some(due) = self.children.get_mut(&id).and_then(|child| child.waiting.take()) {
-                self.waiting.count -= 1;
+            if let Some(due) = self.stop_waiting(&id) {
                 batch.push((id, due));
             }
         }
         batch
+    }
+
+    /// Marks a monitor as no longer waiting; returns its due instant if it waited. The queue
+    /// entry stays behind, stale, unless nothing waits any more (then the queue is emptied).
+    fn stop_waiting(&mut self, id: &MonitorId) -> Option<Option<Instant>> {
+        let due = self.children.get_mut(id)?.waiting.take()?;
+        self.waiting.count -= 1;
+        if self.waiting.count == 0 {
+            self.waiting.queue.clear();
+        }
+        Some(due)
     }
 
     /// Sends the next [`SupervisorMsg::SpawnWaiting`] unless one is on its way or none wait.
@@ -222,9 +232,7 @@ impl Actor for MonitorSupervisor {
                 let _ = reply.send(removed);
             }
             SupervisorMsg::Lookup(id, reply) => {
-                let due = state.children.get_mut(&id).and_then(|child| child.waiting.take());
-                if let Some(due) = due {
-                    state.waiting.count -= 1;
+                if let Some(due) = state.stop_waiting(&id) {
                     start_children(&myself, state, &[(id.clone(), due)]).await;
                     state.set_owned_gauge();
                 }
@@ -344,10 +352,8 @@ fn gauge_value(count: usize) -> i64 {
 
 /// Stops one child at once; returns whether it was supervised.
 fn remove_child(state: &mut SupervisorState, id: &MonitorId) -> bool {
+    state.stop_waiting(id);
     let Some(child) = state.children.remove(id) else { return false };
-    if child.waiting.is_some() {
-        state.waiting.count -= 1;
-    }
     if let Some(actor) = child.actor {
         state.by_actor.remove(&actor.get_id());
         actor.kill();

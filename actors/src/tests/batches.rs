@@ -134,3 +134,25 @@ async fn an_overdue_monitor_upserted_last_is_spawned_before_a_queue_of_later_one
     // In upsert order it would be spawned last; soonest due first, in the first batch (256).
     assert!(position < 256, "the overdue monitor was spawned after {position} others");
 }
+
+#[tokio::test]
+async fn monitors_stopped_while_they_wait_are_never_spawned() {
+    let shared = shared();
+    let (supervisor, _dir) = supervisor(&shared).await;
+    let runs = Arc::new(AtomicU32::new(0));
+    let check: Arc<dyn Check> = Arc::new(FlakyCheck { runs: Arc::clone(&runs), panics: 0 });
+    let batch = (0..MONITORS).map(|n| start(n, &check, Duration::from_secs(3600))).collect();
+    supervisor.cast(SupervisorMsg::Upsert(batch)).unwrap();
+    // A partition handed away again at once: most of it is still waiting to be spawned.
+    let ids: Vec<MonitorId> = (0..MONITORS).map(|n| MonitorId::from(format!("m{n}"))).collect();
+    let stopped =
+        supervisor.call(|port| SupervisorMsg::RemoveMany(ids, port), None).await.unwrap().unwrap();
+    assert_eq!(stopped, MONITORS as usize);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let count = supervisor.call(SupervisorMsg::Count, None).await.unwrap().unwrap();
+    assert_eq!(count, 0);
+    assert_eq!(shared.metrics.monitors_owned.get(), 0);
+    let lookup = supervisor.call(|port| SupervisorMsg::Lookup("m7".into(), port), None).await;
+    assert!(lookup.unwrap().unwrap().is_none(), "a stopped monitor is not spawned on demand");
+    assert!(runs.load(Ordering::SeqCst) < MONITORS, "not every monitor started before the stop");
+}

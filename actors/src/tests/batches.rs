@@ -61,9 +61,12 @@ async fn a_large_batch_starts_every_monitor_once_and_a_mass_stop_stops_them_all(
     assert_eq!(count, MONITORS as usize, "one child per monitor");
     assert_eq!(shared.metrics.monitors_owned.get(), i64::from(MONITORS));
 
-    // The same ids again (with one new): the running ones are reconfigured (a random phase
-    // within an hour, so they do not run again now), only the new one starts.
-    let again = (0..=MONITORS).map(|n| start(n, &check, hour)).collect();
+    // The same ids again (with one new): the running ones are reconfigured, only the new one
+    // starts. A reconfigure restarts the schedule at a random phase within the interval: a
+    // year, so that none of 1,500 lands in the next moments (within an hour, one in about 20
+    // runs of this test did).
+    let year = Duration::from_secs(365 * 24 * 3600);
+    let again = (0..=MONITORS).map(|n| start(n, &check, year)).collect();
     supervisor.cast(SupervisorMsg::Upsert(again)).unwrap();
     wait_until("the new monitor ran", async || runs.load(Ordering::SeqCst) > MONITORS).await;
     tokio::time::sleep(Duration::from_millis(100)).await;

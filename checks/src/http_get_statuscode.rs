@@ -11,6 +11,7 @@ use cloudroutes_engine::CheckOutcome;
 use reqwest::Method;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use url::Url;
 
 use crate::http_options::{
     Answer, CustomHeaders, ExpectJson, HttpOptions, HttpRequest, Verdict, default_verify_tls,
@@ -77,13 +78,7 @@ impl CheckType for Config {
     /// `timeout_ms`, `host`, `headers`, `headers.<name>`, `max_response_ms`,
     /// `expect_json.path`).
     fn validate(&self) -> Result<(), ConfigError> {
-        parse_http_url(&self.url)?;
-        validate_status_codes(&self.codes)?;
-        self.options().validate(&[])?;
-        if let Some(expect_json) = &self.expect_json {
-            expect_json.validate()?;
-        }
-        Ok(())
+        self.checked_url().map(drop)
     }
 
     fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
@@ -92,6 +87,18 @@ impl CheckType for Config {
 }
 
 impl Config {
+    /// Validates every field, as `validate` does, and returns the parsed URL (parsed once:
+    /// building a check validates its config again).
+    fn checked_url(&self) -> Result<Url, ConfigError> {
+        let url = parse_http_url(&self.url)?;
+        validate_status_codes(&self.codes)?;
+        self.options().validate(&[])?;
+        if let Some(expect_json) = &self.expect_json {
+            expect_json.validate()?;
+        }
+        Ok(url)
+    }
+
     /// Returns the options every HTTP check type shares.
     fn options(&self) -> HttpOptions<'_> {
         HttpOptions {
@@ -120,8 +127,7 @@ impl HttpGetStatuscodeCheck {
     /// # Errors
     /// Returns the first invalid field, as [`Config::validate`] does.
     pub fn new(config: &Config, context: &CheckContext) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let url = parse_http_url(&config.url)?;
+        let url = config.checked_url()?;
         Ok(Self {
             request: HttpRequest::new(Method::GET, url, &config.options(), None, context)?,
             codes: config.codes.clone(),

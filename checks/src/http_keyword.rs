@@ -10,6 +10,7 @@ use regex::bytes::Regex;
 use reqwest::Method;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use url::Url;
 
 use crate::http_options::{
     Answer, BodyPrefix, CustomHeaders, HttpOptions, HttpRequest, Verdict, default_verify_tls,
@@ -89,13 +90,7 @@ impl CheckType for Config {
     /// Returns an error naming the first invalid field (`url`, `keyword`, `codes`, `codes[i]`,
     /// `timeout_ms`, `host`, `headers`, `headers.<name>`, `max_response_ms`).
     fn validate(&self) -> Result<(), ConfigError> {
-        parse_http_url(&self.url)?;
-        self.compile_matcher()?;
-        if let Some(codes) = &self.codes {
-            validate_status_codes(codes)?;
-        }
-        self.options().validate(&[])?;
-        Ok(())
+        self.checked_url().map(drop)
     }
 
     fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
@@ -104,6 +99,18 @@ impl CheckType for Config {
 }
 
 impl Config {
+    /// Validates every field, as `validate` does, and returns the parsed URL (parsed once:
+    /// building a check validates its config again).
+    fn checked_url(&self) -> Result<Url, ConfigError> {
+        let url = parse_http_url(&self.url)?;
+        self.compile_matcher()?;
+        if let Some(codes) = &self.codes {
+            validate_status_codes(codes)?;
+        }
+        self.options().validate(&[])?;
+        Ok(url)
+    }
+
     /// Returns a matcher for `keyword`: the regex itself, or the keyword escaped as a literal.
     fn compile_matcher(&self) -> Result<Regex, ConfigError> {
         if self.keyword.is_empty() {
@@ -155,8 +162,7 @@ impl HttpKeywordCheck {
     /// # Errors
     /// Returns the first invalid field, as [`Config::validate`] does; a bad regex is `keyword`.
     pub fn new(config: &Config, context: &CheckContext) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let url = parse_http_url(&config.url)?;
+        let url = config.checked_url()?;
         Ok(Self {
             request: HttpRequest::new(Method::GET, url, &config.options(), None, context)?,
             matcher: config.compile_matcher()?,

@@ -10,6 +10,7 @@ use reqwest::Method;
 use reqwest::header::HeaderValue;
 use schemars::JsonSchema;
 use serde::Deserialize;
+use url::Url;
 
 use crate::http_options::{
     Answer, CustomHeaders, ExpectJson, HttpOptions, HttpRequest, Payload, Verdict,
@@ -117,7 +118,19 @@ impl CheckType for Config {
     /// `codes[i]`, `timeout_ms`, `host`, `headers`, `headers.<name>`, `max_response_ms`,
     /// `expect_json.path`).
     fn validate(&self) -> Result<(), ConfigError> {
-        parse_http_url(&self.url)?;
+        self.checked_url().map(drop)
+    }
+
+    fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
+        Ok(Some(Box::new(HttpPostCheck::new(self, context)?)))
+    }
+}
+
+impl Config {
+    /// Validates every field, as `validate` does, and returns the parsed URL (parsed once:
+    /// building a check validates its config again).
+    fn checked_url(&self) -> Result<Url, ConfigError> {
+        let url = parse_http_url(&self.url)?;
         if self.body.0.len() > MAX_REQUEST_BODY_BYTES {
             return Err(ConfigError::invalid(
                 "body",
@@ -133,15 +146,9 @@ impl CheckType for Config {
         if let Some(expect_json) = &self.expect_json {
             expect_json.validate()?;
         }
-        Ok(())
+        Ok(url)
     }
 
-    fn build(&self, context: &CheckContext) -> Result<Option<Box<dyn Check>>, ConfigError> {
-        Ok(Some(Box::new(HttpPostCheck::new(self, context)?)))
-    }
-}
-
-impl Config {
     /// Returns `content_type` as a header value: a `type/subtype` media type, parameters
     /// allowed (`application/json; charset=utf-8`).
     fn content_type_header(&self) -> Result<HeaderValue, ConfigError> {
@@ -192,8 +199,7 @@ impl HttpPostCheck {
     /// # Errors
     /// Returns the first invalid field, as [`Config::validate`] does.
     pub fn new(config: &Config, context: &CheckContext) -> Result<Self, ConfigError> {
-        config.validate()?;
-        let url = parse_http_url(&config.url)?;
+        let url = config.checked_url()?;
         let payload = Payload {
             bytes: config.body.0.clone().into_bytes(),
             content_type: config.content_type_header()?,

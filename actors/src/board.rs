@@ -4,10 +4,10 @@
 //! router `i` (state) and by the node facade (definitions), and read by the HTTP API. Each
 //! critical section is a map lookup plus the pure gating step, so plain `RwLock`s do.
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use cloudroutes_engine::{Monitor, MonitorId, MonitorState, Status};
+use foldhash::{HashMap, HashMapExt};
 
 /// One monitor on the board.
 #[derive(Debug, Clone)]
@@ -18,7 +18,8 @@ pub struct Entry {
     pub state: MonitorState,
 }
 
-/// Monitors by id, sharded.
+/// Monitors by id, sharded. The maps hash with foldhash (seeded per process): every check
+/// looks its monitor up, and SipHash cost more than the lookup itself.
 #[derive(Debug)]
 pub struct Board {
     shards: Box<[RwLock<HashMap<MonitorId, Entry>>]>,

@@ -5,7 +5,6 @@
 //! Routers are sharded by monitor id (see [`Board::shard_of`]); router `i` is the only writer
 //! of board shard `i`'s states, so one monitor's results are handled strictly in order.
 
-use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -15,6 +14,7 @@ use cloudroutes_engine::{
     Event, EventKind, Method, MonitorId, MonitorState, ReactionId, ReactionMemory, Store,
 };
 use cloudroutes_reactions::{Effect, Incident};
+use foldhash::HashSet;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use ractor_cluster::RactorMessage;
 

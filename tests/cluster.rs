@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::{Value, json};
 
 use crate::common::cluster::{
-    Probe, SlowSink, TAKEOVER_BOUND, TestCluster, probe_monitors, worst_gap,
+    PARTITIONS, Probe, SlowSink, TAKEOVER_BOUND, TestCluster, probe_monitors, worst_gap,
 };
 use crate::common::{
     Node, Receiver, Recorded, parse_time, secs, wait_for, wait_until, webhook_reaction,
@@ -443,6 +443,37 @@ async fn a_reboot_its_node_died_with_is_never_fired_again() {
     assert!(detail.contains("never runs twice"), "{detail}");
     tokio::time::sleep(secs(5)).await;
     assert_eq!(api.calls().len(), 1, "the reboot was sent once, and never again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitions_held_elsewhere_are_taken_soon_after_they_free_up() {
+    // A long renew period (8 s), so that waiting for the next regular round shows. The
+    // heartbeat keeps its own period (500 ms, TTL 2 s): the node stays alive in between.
+    let mut cluster = TestCluster::empty(&[
+        ("CLOUDROUTES_CLUSTER_RENEW_MS", "8000"),
+        ("CLOUDROUTES_CLUSTER_FENCE_MS", "9000"),
+        ("CLOUDROUTES_CLUSTER_LEASE_MS", "12000"),
+    ])
+    .await;
+    // Every lease is held by a node that is gone, for 4 more seconds.
+    let plant = "for p = 0, tonumber(ARGV[1]) - 1 do \
+                 redis.call('SET', 'cr:{p' .. p .. '}:lease', 'ghost|1', 'PX', ARGV[2]) end";
+    let partitions = PARTITIONS.to_string();
+    cluster.redis.command(&["EVAL", plant, "0", &partitions, "4000"]);
+    let planted = Instant::now();
+    cluster.add_node().await;
+    let view = cluster.view(0).await;
+    let nodes = view["nodes"].as_array().expect("nodes");
+    let held_by = |id: &str| nodes.iter().find(|n| n["id"] == id).map(|n| n["partitions"].clone());
+    assert_eq!(held_by("ghost"), Some(json!(PARTITIONS)), "the ghost holds every lease: {view}");
+    assert_eq!(held_by("node-1"), Some(json!(0)), "{view}");
+    assert!(planted.elapsed() < secs(4), "the node took too long to start for this test");
+
+    // The next regular round is 8 s after the first; a round that found partitions held
+    // elsewhere is followed by another a quarter of that later (2 s), until they are taken.
+    cluster.wait_held_by(0, &["node-1"], secs(10)).await;
+    let held = planted.elapsed();
+    assert!(held < secs(7), "took the freed partitions {held:?} after planting them");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

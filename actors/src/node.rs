@@ -31,6 +31,7 @@ mod cluster_view;
 mod egress;
 mod intake;
 mod keys;
+mod liveness;
 mod monitors;
 mod partitions;
 mod reactions;

@@ -48,14 +48,20 @@ impl TestCluster {
 
     /// [`TestCluster::start`] with extra environment for every node (later entries win).
     pub async fn start_with(n: usize, overrides: &[(&'static str, &str)]) -> TestCluster {
-        let redis = RedisServer::start().await;
-        let overrides = overrides.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
-        let mut cluster = TestCluster { redis, nodes: Vec::new(), overrides };
+        let mut cluster = Self::empty(overrides).await;
         for _ in 0..n {
             cluster.add_node().await;
         }
         cluster.wait_balanced().await;
         cluster
+    }
+
+    /// Starts Redis only: nodes come with [`TestCluster::add_node`], with `overrides` on top
+    /// of [`TestCluster::env`] (later entries win).
+    pub async fn empty(overrides: &[(&'static str, &str)]) -> TestCluster {
+        let redis = RedisServer::start().await;
+        let overrides = overrides.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        TestCluster { redis, nodes: Vec::new(), overrides }
     }
 
     /// Returns the environment of a cluster node.

@@ -20,7 +20,23 @@ use time::OffsetDateTime;
 use tracing::{info, warn};
 
 use super::Node;
+use super::liveness::HeartbeatWatch;
 use crate::cluster::transport::Transport;
+
+/// While ownership is about to change, the ownership loop runs every
+/// `renew_ms / UNSETTLED_RETRY_SHARE`.
+const UNSETTLED_RETRY_SHARE: u32 = 4;
+
+/// How a round of partition work ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Round {
+    /// This node holds what it wants, or cannot tell yet (the store did not answer): the next
+    /// round comes one renew period later.
+    Settled,
+    /// Ownership is about to change: another node still held a partition this node wants, or
+    /// a peer's heartbeat is overdue (it may be gone, and its partitions free soon).
+    Unsettled,
+}
 
 /// What cluster mode adds to a node.
 pub(crate) struct Cluster {
@@ -42,7 +58,9 @@ pub(crate) struct Cluster {
     pub server_id: Mutex<Option<String>>,
     /// Set once the first tick has run (the node has taken its share).
     pub settled: AtomicBool,
-    /// The lease keeper's and the ownership loop's tasks.
+    /// The peers' last heartbeats, as the ownership loop saw them.
+    pub heartbeats: Mutex<HeartbeatWatch>,
+    /// The heartbeat loop's, the lease keeper's and the ownership loop's tasks.
     pub tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     /// What renewals found for the ownership loop: partitions lost, and partitions held again
     /// after a lapse.
@@ -67,6 +85,7 @@ impl Cluster {
             stale: Mutex::new(HashSet::new()),
             server_id: Mutex::new(None),
             settled: AtomicBool::new(false),
+            heartbeats: Mutex::new(HeartbeatWatch::default()),
             tasks: Mutex::new(Vec::new()),
             renewals: Mutex::new((Vec::new(), Vec::new())),
         }
@@ -125,9 +144,8 @@ impl Node {
         }
     }
 
-    /// Starts the ownership loop (cluster mode only).
-    /// Joins the cluster: heartbeat, a short wait so that peers starting at the same moment
-    /// are counted, the lease keeper, a first round of partition work (this node takes its
+    /// Joins the cluster (cluster mode only): heartbeat, a short wait so that peers starting at
+    /// the same moment are counted, the heartbeat loop and the lease keeper, a first round of partition work (this node takes its
     /// share before it reports ready), then the ownership loop.
     ///
     /// Call it once, after [`Node::attach_transport`] (if the node has a transport), so that
@@ -136,29 +154,40 @@ impl Node {
         let Some(cluster) = self.cluster() else { return };
         self.heartbeat().await;
         tokio::time::sleep(Duration::from_millis(self.inner.config.cluster.heartbeat_ms)).await;
+        let beater = self.clone();
+        let beater = tokio::spawn(async move { beater.heartbeat_loop().await });
         let keeper = self.clone();
         let keeper = tokio::spawn(async move { keeper.lease_keeper().await });
-        cluster.tasks.lock().unwrap_or_else(|poison| poison.into_inner()).push(keeper);
-        self.tick().await;
+        let mut tasks = cluster.tasks.lock().unwrap_or_else(|poison| poison.into_inner());
+        tasks.extend([beater, keeper]);
+        drop(tasks);
+        let started = Instant::now();
+        let first = self.tick().await;
         cluster.settled.store(true, Ordering::SeqCst);
         let owner = self.clone();
-        let owner = tokio::spawn(async move {
-            let renew = Duration::from_millis(owner.inner.config.cluster.renew_ms);
-            tokio::time::sleep(renew).await;
-            owner.ownership_loop().await;
-        });
+        let owner = tokio::spawn(async move { owner.ownership_loop(started, first).await });
         cluster.tasks.lock().unwrap_or_else(|poison| poison.into_inner()).push(owner);
     }
 
-    /// Keeps the heartbeat and the leases alive, every `renew_ms`, and does nothing else: no
-    /// partition work ever delays a renewal (a node busy adopting or reconciling a large share
-    /// must not fence itself off). What the renewals find (leases lost, leases held again after
-    /// a lapse) is handed to the ownership loop.
+    /// Refreshes this node's heartbeat every `heartbeat_ms`, on its own: neither partition work
+    /// nor a slow renewal delays it.
+    async fn heartbeat_loop(&self) {
+        let period = Duration::from_millis(self.inner.config.cluster.heartbeat_ms);
+        loop {
+            let started = Instant::now();
+            self.heartbeat().await;
+            tokio::time::sleep_until((started + period).into()).await;
+        }
+    }
+
+    /// Keeps the leases alive, every `renew_ms`, and does nothing else: no partition work ever
+    /// delays a renewal (a node busy adopting or reconciling a large share must not fence
+    /// itself off). What the renewals find (leases lost, leases held again after a lapse) is
+    /// handed to the ownership loop.
     async fn lease_keeper(&self) {
         let renew = Duration::from_millis(self.inner.config.cluster.renew_ms);
         loop {
             let started = Instant::now();
-            self.heartbeat().await;
             self.check_server_restart().await;
             self.renew_held(started).await;
             tokio::time::sleep_until((started + renew).into()).await;
@@ -168,19 +197,27 @@ impl Node {
     /// Partition work, every `renew_ms`: membership, assignment, then stop what was lost,
     /// reload what lapsed, release what moved away and acquire what this node gained; and the
     /// reconciliation every `reconcile_ms`.
-    async fn ownership_loop(&self) {
+    ///
+    /// While a partition this node wants is still held by another node, or a peer's heartbeat
+    /// is overdue, the next round comes after a quarter of `renew_ms`: a dead node's heartbeat
+    /// and leases expire, and a leaving node releases its leases, at any moment of the period,
+    /// and waiting for the whole of it would add up to one renew period to every takeover.
+    /// `started` and `round` are the first round's, which `join_cluster` ran.
+    async fn ownership_loop(&self, mut started: Instant, mut round: Round) {
         let config = &self.inner.config.cluster;
         let renew = Duration::from_millis(config.renew_ms);
+        let retry = renew / UNSETTLED_RETRY_SHARE;
         let reconcile = Duration::from_millis(config.reconcile_ms);
         let mut next_reconcile = Instant::now() + reconcile;
         loop {
-            let started = Instant::now();
-            self.tick().await;
+            let period = if round == Round::Unsettled { retry } else { renew };
+            tokio::time::sleep_until((started + period).into()).await;
+            started = Instant::now();
+            round = self.tick().await;
             if Instant::now() >= next_reconcile {
                 self.reconcile().await;
                 next_reconcile = Instant::now() + reconcile;
             }
-            tokio::time::sleep_until((started + renew).into()).await;
         }
     }
 
@@ -193,12 +230,12 @@ impl Node {
     }
 
     /// One round of partition work.
-    pub(crate) async fn tick(&self) {
-        let Some(cluster) = self.cluster() else { return };
+    pub(crate) async fn tick(&self) -> Round {
+        let Some(cluster) = self.cluster() else { return Round::Settled };
         if self.inner.parts.stopping.load(Ordering::SeqCst) {
             // Shutting down: the keeper holds the leases while monitors stop and running
             // reactions record their outcomes; `leave_cluster` releases them all at the end.
-            return;
+            return Round::Settled;
         }
         let sent = Instant::now();
         let me = self.node_id().to_owned();
@@ -207,9 +244,14 @@ impl Node {
             Ok(members) => members,
             Err(err) => {
                 warn!(error = %err, "cannot read cluster members; keeping current leases");
-                return;
+                return Round::Settled;
             }
         };
+        let heartbeat_ms = self.inner.config.cluster.heartbeat_ms;
+        let overdue_after = Duration::from_millis(heartbeat_ms + heartbeat_ms / 2);
+        let overdue = (cluster.heartbeats.lock())
+            .unwrap_or_else(|poison| poison.into_inner())
+            .observe(&members, &me, sent, overdue_after);
         let draining: HashSet<String> = match cluster.coordinator.draining().await {
             Ok(draining) => draining.into_iter().collect(),
             Err(_) => HashSet::new(),
@@ -237,9 +279,13 @@ impl Node {
         };
         *cluster.assignment.write().unwrap_or_else(|poison| poison.into_inner()) = assignment;
         *cluster.members.write().unwrap_or_else(|poison| poison.into_inner()) = members;
-        self.apply_desired(&desired, sent).await;
+        let mut round = self.apply_desired(&desired, sent).await;
+        if overdue {
+            round = Round::Unsettled;
+        }
         let held = i64::try_from(cluster.fences.leases().len()).unwrap_or(i64::MAX);
         self.inner.parts.metrics.partitions_held.set(held);
+        round
     }
 
     /// Stops the partitions whose leases were lost and reloads those held again after a
@@ -273,9 +319,9 @@ impl Node {
     }
 
     /// Releases and acquires so that this node holds exactly `desired` (renewals are the
-    /// keeper's).
-    async fn apply_desired(&self, desired: &BTreeSet<u32>, sent: Instant) {
-        let Some(cluster) = self.cluster() else { return };
+    /// keeper's); returns whether another node still held some of them.
+    async fn apply_desired(&self, desired: &BTreeSet<u32>, sent: Instant) -> Round {
+        let Some(cluster) = self.cluster() else { return Round::Settled };
         let me = self.node_id().to_owned();
         let ttl = Duration::from_millis(self.inner.config.cluster.lease_ms);
         let held = cluster.fences.leases();
@@ -314,20 +360,24 @@ impl Node {
         let held: HashSet<u32> = cluster.fences.leases().iter().map(|l| l.partition).collect();
         let wanted: Vec<u32> = desired.iter().copied().filter(|p| !held.contains(p)).collect();
         if wanted.is_empty() {
-            return;
+            return Round::Settled;
         }
         let granted = match cluster.coordinator.acquire(&me, &wanted, ttl).await {
             Ok(granted) => granted,
             Err(err) => {
                 warn!(error = %err, "could not acquire leases");
-                return;
+                return Round::Settled;
             }
         };
         let mut adopted = Vec::new();
+        let mut round = Round::Settled;
         for (partition, answer) in granted {
-            if let Acquired::Granted { epoch, .. } = answer {
-                cluster.fences.hold(Lease { partition, epoch }, sent);
-                adopted.push(partition);
+            match answer {
+                Acquired::Granted { epoch, .. } => {
+                    cluster.fences.hold(Lease { partition, epoch }, sent);
+                    adopted.push(partition);
+                }
+                Acquired::HeldBy { .. } => round = Round::Unsettled,
             }
         }
         if !adopted.is_empty() {
@@ -339,6 +389,7 @@ impl Node {
             let load_ms = loading.elapsed().as_millis() as u64;
             info!(partitions = adopted.len(), monitors = count, load_ms, "took over partitions");
         }
+        round
     }
 
     /// Renews every lease held. A lease not renewed in time (past `fence_ms`) has already

@@ -158,9 +158,7 @@ impl Node {
         let beater = tokio::spawn(async move { beater.heartbeat_loop().await });
         let keeper = self.clone();
         let keeper = tokio::spawn(async move { keeper.lease_keeper().await });
-        let mut tasks = cluster.tasks.lock().unwrap_or_else(|poison| poison.into_inner());
-        tasks.extend([beater, keeper]);
-        drop(tasks);
+        cluster.tasks.lock().unwrap_or_else(|poison| poison.into_inner()).extend([beater, keeper]);
         let started = Instant::now();
         let first = self.tick().await;
         cluster.settled.store(true, Ordering::SeqCst);

@@ -2,11 +2,10 @@ use std::time::{Duration, SystemTime};
 
 use cloudroutes_engine::{Method, MonitorId, ReactionId, Status};
 use serde_json::json;
-use tokio::net::TcpListener;
 
 use super::sigv4_tests::{SECRET, verify_signature};
 use super::*;
-use crate::test_api::{FakeApi, Reply};
+use crate::test_api::{FakeApi, Reply, closed_port};
 use crate::{ReactionConfig, reaction_types};
 
 const TOKEN: &str = "FwoGZXIvYXdzEXAMPLE//////////wEaDSESSIONTOKEN=";
@@ -286,7 +285,7 @@ async fn a_slow_answer_times_out_and_a_refused_connection_is_a_transport_error()
     assert!(matches!(error, ReactionError::Timeout { kind: "aws-ec2stop", timeout_ms: 200 }));
     assert!(error.is_retryable());
 
-    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let (_closed, port) = closed_port();
     let value = action("aws-ec2start", &format!("http://127.0.0.1:{port}"), json!({}));
     let error = build(value).fire(&incident()).await.unwrap_err();
     let ReactionError::Transport { kind: "aws-ec2start", ref message } = error else {

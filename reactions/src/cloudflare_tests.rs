@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use cloudroutes_engine::{Method as RunMethod, MonitorId, ReactionId, Status};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 use super::*;
-use crate::test_api::{FakeApi, Reply};
+use crate::test_api::{FakeApi, Reply, closed_port};
 use crate::{ConfigError, Incident, ReactionConfig, ReactionError};
 
 /// A zone id as Cloudflare shows them.
@@ -89,7 +88,7 @@ pub(crate) fn parse(value: Value) -> Result<ReactionConfig, ConfigError> {
 
 /// A base URL where nothing listens.
 pub(crate) async fn refused_base_url() -> String {
-    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let (_closed, port) = closed_port();
     format!("http://127.0.0.1:{port}/client/v4")
 }
 

@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 
 use cloudroutes_engine::{Method, MonitorId, ReactionId, Status};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 use super::*;
-use crate::test_api::{FakeApi, Reply};
+use crate::test_api::{FakeApi, Reply, closed_port};
 use crate::{ReactionConfig, reaction_types};
 
 pub(crate) const TOKEN: &str = "dop_v1_s3cr3t";
@@ -234,7 +233,7 @@ async fn a_slow_api_times_out_within_the_timeout() {
 
 #[tokio::test]
 async fn a_refused_connection_is_a_retryable_transport_error() {
-    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let (_closed, port) = closed_port();
     for case in cases() {
         let reaction = build(config(&case, &format!("http://127.0.0.1:{port}"), 2000));
         let error = reaction.fire(&incident()).await.unwrap_err();

@@ -9,6 +9,7 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 
 use super::*;
+use crate::test_api::closed_port;
 use crate::test_sshd::{KeyPair, Sshd, keygen};
 use crate::{ReactionConfig, reaction_types};
 
@@ -243,7 +244,7 @@ async fn a_command_past_the_timeout_is_stopped_on_the_server() {
 #[tokio::test]
 async fn a_refused_connection_is_a_retryable_transport_error() {
     let lab = lab().await;
-    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let (_closed, port) = closed_port();
     let error = fire(&Config { port, ..lab.config("true") }).await.unwrap_err();
     let ReactionError::Transport { ref message, .. } = error else { panic!("{error:?}") };
     assert!(message.starts_with(&format!("127.0.0.1:{port}: connect failed")), "{message}");
@@ -311,7 +312,7 @@ async fn runs_through_a_jump_host_with_its_own_key() {
 #[tokio::test]
 async fn a_jump_host_that_cannot_reach_the_target_is_a_transport_error() {
     let lab = lab().await;
-    let closed = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let (_closed_socket, closed) = closed_port();
     let jump = JumpConfig {
         host: "127.0.0.1".into(),
         port: lab.sshd.port,

@@ -9,6 +9,7 @@ use warp::Filter;
 use warp::http::HeaderMap as WarpHeaderMap;
 
 use super::*;
+use crate::test_api::closed_port;
 use crate::{ReactionConfig, reaction_types};
 
 /// One request as the test server saw it.
@@ -169,7 +170,7 @@ async fn http_400_is_rejected_and_not_retryable() {
 
 #[tokio::test]
 async fn refused_connection_is_a_retryable_transport_error() {
-    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let (_closed, port) = closed_port();
     let error =
         reaction(&config(format!("http://127.0.0.1:{port}/"))).fire(&incident()).await.unwrap_err();
     let ReactionError::Transport { kind: "http-webhook", ref message } = error else {

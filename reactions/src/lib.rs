@@ -59,7 +59,6 @@ pub mod stathat;
 #[cfg(test)]
 mod test_api;
 #[cfg(test)]
-#[cfg(test)]
 mod test_sshd;
 pub mod twilio_sms_notification;
 

@@ -7,10 +7,9 @@ use std::time::{Duration, Instant};
 
 use cloudroutes_engine::{Method, MonitorId, ReactionId, Status};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 use super::*;
-use crate::test_api::{FakeApi, Reply};
+use crate::test_api::{FakeApi, Reply, closed_port};
 use crate::{ReactionConfig, reaction_types};
 
 const TOKEN: &str = "linode-pat-s3cr3t";
@@ -140,7 +139,7 @@ async fn rate_limits_and_server_errors_are_retryable() {
 
 #[tokio::test]
 async fn a_slow_api_times_out_and_a_closed_port_is_refused() {
-    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let (_closed, port) = closed_port();
     for (kind, action, _) in CASES {
         let fake = FakeApi::start().await;
         let path = format!("/v4/linode/instances/123/{action}");

@@ -2,11 +2,10 @@ use std::time::Duration;
 
 use cloudroutes_engine::Status;
 use serde_json::json;
-use tokio::net::TcpListener;
 
 use super::*;
 use crate::notify::sample_incident;
-use crate::test_api::{FakeApi, Reply};
+use crate::test_api::{FakeApi, Reply, closed_port};
 use crate::{ReactionConfig, reaction_types};
 
 const KEY: &str = "R0123456789abcdefR0123456789abcd";
@@ -182,7 +181,7 @@ async fn a_slow_answer_times_out_and_a_refused_connection_is_a_transport_error()
     let error = reaction(&slow).fire(&sample_incident(Status::Failed)).await.unwrap_err();
     assert!(matches!(error, ReactionError::Timeout { timeout_ms: 200, .. }), "{error:?}");
 
-    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let (_closed, port) = closed_port();
     let refused = config(format!("http://127.0.0.1:{port}"));
     let error = reaction(&refused).fire(&sample_incident(Status::Failed)).await.unwrap_err();
     let ReactionError::Transport { ref message, .. } = error else { panic!("{error:?}") };

@@ -11,10 +11,9 @@ use std::time::{Duration, Instant};
 
 use cloudroutes_engine::{Method, MonitorId, PluginSpec, ReactionId, Status};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
 
 use super::*;
-use crate::test_api::{FakeApi, Recorded, Reply};
+use crate::test_api::{FakeApi, Recorded, Reply, closed_port};
 use crate::{Fired, Incident, Reaction, ReactionConfig, reaction_types};
 
 /// The token the fake salt-api hands out.
@@ -232,7 +231,7 @@ async fn a_silent_login_times_out_and_a_closed_port_is_a_transport_error() {
     let error = cmdrun(&fake, json!({"timeout_ms": 200})).fire(&incident()).await.unwrap_err();
     assert!(matches!(error, ReactionError::Timeout { timeout_ms: 200, .. }), "{error:?}");
 
-    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let (_closed, port) = closed_port();
     let mut closed = spec("saltstack-cmdrun", &fake, json!({"command": "true"}));
     closed["api_base_url"] = json!(format!("http://127.0.0.1:{port}"));
     let error = build(closed).fire(&incident()).await.unwrap_err();

@@ -2,11 +2,10 @@ use std::time::Duration;
 
 use cloudroutes_engine::Status;
 use serde_json::json;
-use tokio::net::TcpListener;
 
 use super::*;
 use crate::notify::sample_incident;
-use crate::test_api::{FakeApi, Reply};
+use crate::test_api::{FakeApi, Reply, closed_port};
 use crate::{ReactionConfig, reaction_types};
 
 const HOOK_PATH: &str = "/services/T0001/B0002/abcdefSECRETpath";
@@ -129,7 +128,7 @@ async fn a_slow_answer_times_out_and_a_refused_connection_is_retryable() {
     let error = slow.fire(&sample_incident(Status::Failed)).await.unwrap_err();
     assert!(matches!(error, ReactionError::Timeout { kind: "slack-webhook", timeout_ms: 200 }));
 
-    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let (_closed, port) = closed_port();
     let refused = config(format!("http://127.0.0.1:{port}{HOOK_PATH}"));
     let refused = SlackWebhookReaction::new(
         &refused,

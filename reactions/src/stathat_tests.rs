@@ -5,10 +5,9 @@ use std::time::Duration;
 
 use cloudroutes_engine::{Method, MonitorId, PluginSpec, ReactionId, Status};
 use serde_json::json;
-use tokio::net::TcpListener;
 
 use super::*;
-use crate::test_api::{FakeApi, Reply};
+use crate::test_api::{FakeApi, Reply, closed_port};
 use crate::{ReactionConfig, reaction_types};
 
 const EZKEY: &str = "ops@example.com";
@@ -130,7 +129,7 @@ async fn a_silent_server_times_out_and_a_closed_port_is_a_transport_error() {
         matches!(error, ReactionError::Timeout { kind: "stathat", timeout_ms: 200 }),
         "{error:?}"
     );
-    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let (_closed, port) = closed_port();
     let closed = reaction(&format!("http://127.0.0.1:{port}"), json!({}));
     let error = closed.fire(&incident()).await.unwrap_err();
     assert!(matches!(error, ReactionError::Transport { .. }), "{error:?}");

@@ -175,3 +175,14 @@ fn recording_route(
             },
         )
 }
+
+/// A loopback port nothing listens on, reserved while the returned socket lives: the socket is
+/// bound but not listening, so a connection to the port is refused, and no server another test
+/// starts meanwhile can be given the port. (A listener bound and dropped at once frees its port
+/// for the next server, whose silence then looks like a slow API.)
+pub(crate) fn closed_port() -> (tokio::net::TcpSocket, u16) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a TCP socket");
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind a loopback port");
+    let port = socket.local_addr().expect("its address").port();
+    (socket, port)
+}

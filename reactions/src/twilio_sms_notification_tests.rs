@@ -6,10 +6,9 @@ use std::time::Duration;
 
 use cloudroutes_engine::{Method, MonitorId, PluginSpec, ReactionId, Status};
 use serde_json::json;
-use tokio::net::TcpListener;
 
 use super::*;
-use crate::test_api::{FakeApi, Reply};
+use crate::test_api::{FakeApi, Reply, closed_port};
 use crate::{ReactionConfig, reaction_types};
 
 const SID: &str = "AC0123456789abcdef0123456789abcdef";
@@ -226,7 +225,7 @@ async fn a_silent_server_times_out_and_a_closed_port_is_a_transport_error() {
     let ReactionError::Transport { ref message, .. } = error else { panic!("{error:?}") };
     assert_eq!(message, "+15558675310: no answer within 200 ms");
     assert!(error.is_retryable());
-    let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
+    let (_closed, port) = closed_port();
     let error = reaction(&format!("http://127.0.0.1:{port}"), json!({}))
         .fire(&incident())
         .await

@@ -145,8 +145,9 @@ impl Node {
     }
 
     /// Joins the cluster (cluster mode only): heartbeat, a short wait so that peers starting at
-    /// the same moment are counted, the heartbeat loop and the lease keeper, a first round of partition work (this node takes its
-    /// share before it reports ready), then the ownership loop.
+    /// the same moment are counted, the heartbeat loop and the lease keeper, a first round of
+    /// partition work (this node takes its share before it reports ready), then the ownership
+    /// loop.
     ///
     /// Call it once, after [`Node::attach_transport`] (if the node has a transport), so that
     /// peers can reach this node as soon as they see its heartbeat.
@@ -247,7 +248,9 @@ impl Node {
         };
         let heartbeat_ms = self.inner.config.cluster.heartbeat_ms;
         let overdue_after = Duration::from_millis(heartbeat_ms + heartbeat_ms / 2);
-        let overdue = (cluster.heartbeats.lock())
+        let overdue = cluster
+            .heartbeats
+            .lock()
             .unwrap_or_else(|poison| poison.into_inner())
             .observe(&members, &me, sent, overdue_after);
         let draining: HashSet<String> = match cluster.coordinator.draining().await {
@@ -317,7 +320,7 @@ impl Node {
     }
 
     /// Releases and acquires so that this node holds exactly `desired` (renewals are the
-    /// keeper's); returns whether another node still held some of them.
+    /// keeper's); [`Round::Unsettled`] when another node still held some of them.
     async fn apply_desired(&self, desired: &BTreeSet<u32>, sent: Instant) -> Round {
         let Some(cluster) = self.cluster() else { return Round::Settled };
         let me = self.node_id().to_owned();

@@ -19,3 +19,4 @@ mod reactions;
 mod redis_harness;
 mod security_auth;
 mod security_timeouts;
+mod standby;

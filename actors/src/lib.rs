@@ -6,6 +6,7 @@
 //!   supervisor.
 //! - [`supervisor`]: starts, reconfigures, stops and restarts (with backoff) monitor actors.
 //! - [`monitor`]: one actor per monitor, with its own schedule.
+//! - [`gate`]: holds monitors spawned ahead of a takeover back until their lease is granted.
 //! - [`router`]: folds results into state, persists transitions, fires gated reactions.
 //! - [`firing`]: runs one reaction firing with limits, deadline and retries; records it.
 //! - [`board`]: monitors and their live state, shared by routers and the API.
@@ -16,6 +17,7 @@ pub mod board;
 pub mod cluster;
 pub mod error;
 pub mod firing;
+pub mod gate;
 pub mod metrics;
 pub mod monitor;
 pub mod node;

@@ -51,6 +51,9 @@ pub struct Metrics {
     pub reactions: Family<TypeOutcome, Counter>,
     /// Monitors this node runs.
     pub monitors_owned: Gauge,
+    /// Monitors spawned ahead for partitions this node is about to take over from a silent
+    /// peer; they run once the leases are granted here.
+    pub monitors_standby: Gauge,
     /// How late a scheduled check started, in seconds.
     pub schedule_lateness: Histogram,
     /// The same lateness, with precise percentiles (not exported).
@@ -84,6 +87,7 @@ impl Metrics {
             );
         let reactions = Family::<TypeOutcome, Counter>::default();
         let monitors_owned = Gauge::default();
+        let monitors_standby = Gauge::default();
         let schedule_lateness = Histogram::new([
             0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
         ]);
@@ -120,6 +124,11 @@ impl Metrics {
         registry.register("reactions", "Reactions run, by type and outcome", reactions.clone());
         registry.register("monitors_owned", "Monitors this node runs", monitors_owned.clone());
         registry.register(
+            "monitors_standby",
+            "Monitors spawned ahead for partitions this node is about to take over",
+            monitors_standby.clone(),
+        );
+        registry.register(
             "schedule_lateness_seconds",
             "How late scheduled checks started",
             schedule_lateness.clone(),
@@ -132,6 +141,7 @@ impl Metrics {
             check_duration,
             reactions,
             monitors_owned,
+            monitors_standby,
             schedule_lateness,
             lateness: LatenessRecorder::new(),
             monitor_crashes,

@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+use crate::gate::Gate;
 use crate::metrics::{Metrics, TypeLabel, TypeOutcome};
 use crate::router::{RouterMsg, Routers};
 
@@ -71,6 +72,8 @@ pub struct MonitorArgs {
     pub interval: Duration,
     /// Delay before the first check (a random phase, so monitors spread out).
     pub first_delay: Duration,
+    /// The gate holding the first check back, if any (see [`Gate`]).
+    pub gate: Option<Arc<Gate>>,
     /// Node-wide shared parts.
     pub shared: Arc<MonitorShared>,
 }
@@ -81,6 +84,8 @@ pub struct MonitorActorState {
     check: Arc<dyn Check>,
     generation: u64,
     ticker: Ticker,
+    /// Kept for the schedules a reconfigure starts: they wait behind it too.
+    gate: Option<Arc<Gate>>,
     shared: Arc<MonitorShared>,
 }
 
@@ -93,17 +98,22 @@ struct Ticker {
 }
 
 impl Ticker {
-    /// Starts the ticks of `generation` at `first_due`, then every `interval`.
+    /// Starts the ticks of `generation` at `first_due`, then every `interval`; behind `gate`,
+    /// only once it is open.
     fn start(
         monitor: ActorRef<MonitorMsg>,
         generation: u64,
-        first_due: Instant,
-        interval: Duration,
+        (first_due, interval): (Instant, Duration),
+        gate: Option<Arc<Gate>>,
     ) -> Self {
         let in_flight = Arc::new(AtomicBool::new(false));
         let busy = Arc::clone(&in_flight);
         let task = tokio::spawn(async move {
             let mut due = first_due;
+            if let Some(gate) = gate {
+                // Boxed, so that the waiting does not enlarge every ticker's task for good.
+                due = Box::pin(gate.pass(due, interval)).await;
+            }
             let sleep = tokio::time::sleep_until(due);
             tokio::pin!(sleep);
             loop {
@@ -157,7 +167,8 @@ impl Actor for MonitorActor {
             id: args.id,
             check: args.check,
             generation: 0,
-            ticker: Ticker::start(myself, 0, first_due, args.interval),
+            ticker: Ticker::start(myself, 0, (first_due, args.interval), args.gate.clone()),
+            gate: args.gate,
             shared: args.shared,
         })
     }
@@ -204,7 +215,8 @@ async fn handle_message(
             state.check = check;
             state.generation += 1;
             let first_due = Instant::now() + random_phase(interval);
-            state.ticker = Ticker::start(myself, state.generation, first_due, interval);
+            let gate = state.gate.clone();
+            state.ticker = Ticker::start(myself, state.generation, (first_due, interval), gate);
         }
         MonitorMsg::RunNow(reply) => {
             let (outcome, took) = run_check_timed(state.check.as_ref(), &state.shared).await;

@@ -36,6 +36,7 @@ mod monitors;
 mod partitions;
 mod reactions;
 mod routing;
+mod standby;
 
 pub use cluster_view::{ClusterView, NodeStatus};
 pub use routing::NodeInbox;

@@ -147,7 +147,13 @@ pub fn start_of(monitor: &Monitor, check: Option<Box<dyn Check>>) -> Option<Star
     let interval = check
         .interval()
         .or_else(|| monitor.interval_secs.map(|secs| Duration::from_secs(u64::from(secs))))?;
-    Some(Start { id: monitor.id.clone(), check: Arc::from(check), interval, first_due: None })
+    Some(Start {
+        id: monitor.id.clone(),
+        check: Arc::from(check),
+        interval,
+        first_due: None,
+        gate: None,
+    })
 }
 
 async fn spawn_router(

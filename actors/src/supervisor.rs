@@ -16,6 +16,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 use tracing::{error, warn};
 
+use crate::gate::Gate;
 use crate::monitor::{MonitorActor, MonitorArgs, MonitorMsg, MonitorShared, random_phase};
 
 /// A crash this long after the last (re)start resets the backoff.
@@ -38,6 +39,8 @@ pub struct Start {
     /// within the interval from when it is spawned. An instant, not a delay, so that a monitor
     /// waiting behind many others to be spawned keeps its schedule.
     pub first_due: Option<Instant>,
+    /// The gate its first check waits behind, if any (a monitor spawned ahead of a takeover).
+    pub gate: Option<Arc<Gate>>,
 }
 
 /// Messages the monitor supervisor handles.
@@ -60,6 +63,8 @@ pub enum SupervisorMsg {
     Restart(MonitorId, u64),
     /// Returns how many monitors are supervised.
     Count(RpcReplyPort<usize>),
+    /// Some gates opened: the monitors behind them now count as running.
+    GatesOpened,
 }
 
 /// Arguments to start the monitor supervisor.
@@ -83,6 +88,16 @@ struct Child {
     incarnation: u64,
     /// Waiting in the queue to be spawned, with its first check's due instant.
     waiting: Option<Option<Instant>>,
+    /// The gate its first check waits behind, if any.
+    gate: Option<Arc<Gate>>,
+    /// Spawned behind a gate that was closed, and counted in [`SupervisorState::held`].
+    held: bool,
+}
+
+impl Child {
+    fn behind_closed_gate(&self) -> bool {
+        self.gate.as_ref().is_some_and(|gate| !gate.is_open())
+    }
 }
 
 /// Where a waiting monitor stands in the queue: those with a due instant first, soonest
@@ -118,12 +133,15 @@ pub struct SupervisorState {
     children: HashMap<MonitorId, Child>,
     by_actor: HashMap<ActorId, MonitorId>,
     waiting: Waiting,
+    /// Spawned children held back by a gate (not running yet), as last counted.
+    held: usize,
 }
 
 impl SupervisorState {
-    /// Sets the `monitors_owned` gauge: supervised monitors that no longer wait to start.
+    /// Sets the `monitors_owned` gauge: supervised monitors that no longer wait to start,
+    /// neither in the queue nor behind a closed gate.
     fn set_owned_gauge(&self) {
-        let owned = self.children.len() - self.waiting.count;
+        let owned = self.children.len() - self.waiting.count - self.held;
         self.args.shared.metrics.monitors_owned.set(gauge_value(owned));
     }
 
@@ -176,6 +194,7 @@ impl Actor for MonitorSupervisor {
             children: HashMap::new(),
             by_actor: HashMap::new(),
             waiting: Waiting::default(),
+            held: 0,
         })
     }
 
@@ -187,7 +206,7 @@ impl Actor for MonitorSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         match message {
             SupervisorMsg::Upsert(starts) => {
-                for Start { id, check, interval, first_due } in starts {
+                for Start { id, check, interval, first_due, gate } in starts {
                     if let Some(child) = state.children.get_mut(&id) {
                         child.check = Arc::clone(&check);
                         child.interval = interval;
@@ -204,6 +223,8 @@ impl Actor for MonitorSupervisor {
                         started_at: Instant::now(),
                         incarnation: 0,
                         waiting: Some(first_due),
+                        gate,
+                        held: false,
                     };
                     state.children.insert(id.clone(), child);
                     state.waiting.push(id, first_due);
@@ -253,6 +274,15 @@ impl Actor for MonitorSupervisor {
             }
             SupervisorMsg::Count(reply) => {
                 let _ = reply.send(state.children.len());
+            }
+            SupervisorMsg::GatesOpened => {
+                for child in state.children.values_mut() {
+                    if child.held && !child.behind_closed_gate() {
+                        child.held = false;
+                        state.held -= 1;
+                    }
+                }
+                state.set_owned_gauge();
             }
         }
         Ok(())
@@ -323,6 +353,7 @@ async fn start_children(
             check: Arc::clone(&child.check),
             interval: child.interval,
             first_delay,
+            gate: child.gate.clone(),
             shared: Arc::clone(&state.args.shared),
         };
         let spawned = Actor::spawn_linked(None, MonitorActor, args, myself.get_cell());
@@ -335,6 +366,10 @@ async fn start_children(
                 state.by_actor.insert(actor.get_id(), id.clone());
                 child.actor = Some(actor);
                 child.started_at = Instant::now();
+                if !child.held && child.behind_closed_gate() {
+                    child.held = true;
+                    state.held += 1;
+                }
             }
             Err(err) => {
                 // pre_start does no I/O, so this is the runtime refusing; retry like a crash.
@@ -357,6 +392,9 @@ fn gauge_value(count: usize) -> i64 {
 fn remove_child(state: &mut SupervisorState, id: &MonitorId) -> bool {
     state.stop_waiting(id);
     let Some(child) = state.children.remove(id) else { return false };
+    if child.held {
+        state.held -= 1;
+    }
     if let Some(actor) = child.actor {
         state.by_actor.remove(&actor.get_id());
         actor.kill();

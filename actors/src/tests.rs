@@ -104,6 +104,7 @@ async fn a_crashed_monitor_is_restarted_with_backoff_and_the_crash_recorded() {
             check,
             interval: Duration::from_millis(30),
             first_due: None,
+            gate: None,
         }]))
         .unwrap();
     wait_until("the check runs healthy after two crashes", async || {
@@ -144,6 +145,7 @@ async fn a_monitor_runs_once_per_interval_and_a_reconfigure_replaces_its_timer()
         check: check.clone(),
         interval: Duration::from_secs(10),
         first_delay: Duration::from_secs(3),
+        gate: None,
         shared: shared(),
     };
     let (actor, _) = Actor::spawn(None, MonitorActor, args).await.unwrap();
@@ -191,6 +193,7 @@ async fn a_check_slower_than_its_interval_skips_grid_points_rather_than_bursting
         check: check.clone(),
         interval: Duration::from_secs(1),
         first_delay: Duration::from_millis(500),
+        gate: None,
         shared: shared(),
     };
     let started = tokio::time::Instant::now();

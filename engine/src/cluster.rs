@@ -150,6 +150,11 @@ pub trait Coordinator: Send + Sync + 'static {
         &self,
         partition: u32,
     ) -> Result<Vec<(MonitorId, MonitorState)>, StoreError>;
+    /// Returns each partition's version: a counter that grows with every write changing what
+    /// [`Coordinator::partition_monitors`] or [`Coordinator::partition_states`] return (0
+    /// before the first). Read before loading a partition, it tells later whether what was
+    /// loaded may have changed since.
+    async fn partition_versions(&self, partitions: &[u32]) -> Result<Vec<u64>, StoreError>;
     /// Returns the claims of one partition that have no outcome yet.
     async fn open_claims(&self, partition: u32) -> Result<Vec<OpenClaim>, StoreError>;
 

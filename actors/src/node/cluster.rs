@@ -27,6 +27,10 @@ use crate::cluster::transport::Transport;
 /// `renew_ms / UNSETTLED_RETRY_SHARE`.
 const UNSETTLED_RETRY_SHARE: u32 = 4;
 
+/// A peer whose heartbeat has stayed the same for this many heartbeat periods is taken for
+/// gone: the partitions this node would get from it are put on standby (see `standby.rs`).
+const STANDBY_AFTER_BEATS: u64 = 2;
+
 /// How a round of partition work ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Round {
@@ -58,6 +62,8 @@ pub(crate) struct Cluster {
     pub server_id: Mutex<Option<String>>,
     /// Set once the first tick has run (the node has taken its share).
     pub settled: AtomicBool,
+    /// Partitions spawned ahead, while a silent peer still holds them (see `standby.rs`).
+    pub standby: Mutex<super::standby::Slots>,
     /// The peers' last heartbeats, as the ownership loop saw them.
     pub heartbeats: Mutex<HeartbeatWatch>,
     /// The heartbeat loop's, the lease keeper's and the ownership loop's tasks.
@@ -85,6 +91,7 @@ impl Cluster {
             stale: Mutex::new(HashSet::new()),
             server_id: Mutex::new(None),
             settled: AtomicBool::new(false),
+            standby: Mutex::new(Default::default()),
             heartbeats: Mutex::new(HeartbeatWatch::default()),
             tasks: Mutex::new(Vec::new()),
             renewals: Mutex::new((Vec::new(), Vec::new())),
@@ -248,11 +255,12 @@ impl Node {
         };
         let heartbeat_ms = self.inner.config.cluster.heartbeat_ms;
         let overdue_after = Duration::from_millis(heartbeat_ms + heartbeat_ms / 2);
-        let overdue = cluster
-            .heartbeats
-            .lock()
-            .unwrap_or_else(|poison| poison.into_inner())
-            .observe(&members, &me, sent, overdue_after);
+        let (overdue, silent) = {
+            let mut watch = cluster.heartbeats.lock().unwrap_or_else(|poison| poison.into_inner());
+            let overdue = watch.observe(&members, &me, sent, overdue_after);
+            let silent_after = Duration::from_millis(heartbeat_ms * STANDBY_AFTER_BEATS);
+            (overdue, watch.silent(sent, silent_after))
+        };
         let draining: HashSet<String> = match cluster.coordinator.draining().await {
             Ok(draining) => draining.into_iter().collect(),
             Err(_) => HashSet::new(),
@@ -281,6 +289,19 @@ impl Node {
         *cluster.assignment.write().unwrap_or_else(|poison| poison.into_inner()) = assignment;
         *cluster.members.write().unwrap_or_else(|poison| poison.into_inner()) = members;
         let mut round = self.apply_desired(&desired, sent).await;
+        let standby = if taking_part && !silent.is_empty() {
+            let survivors: Vec<String> =
+                live.iter().filter(|id| !silent.contains(id)).cloned().collect();
+            let held: HashSet<u32> = cluster.fences.leases().iter().map(|l| l.partition).collect();
+            Assignment::compute(&survivors, cluster.partitions)
+                .partitions_of(&me)
+                .into_iter()
+                .filter(|p| !desired.contains(p) && !held.contains(p))
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        self.keep_standby(&standby, &desired).await;
         if overdue {
             round = Round::Unsettled;
         }
@@ -385,10 +406,18 @@ impl Node {
             // Anything left of these partitions from an earlier tenure is reloaded.
             self.stop_partitions(&adopted, false).await;
             let loading = Instant::now();
-            let count = self.adopt_partitions(&adopted).await;
+            let (ready, rest) = self.start_standby(&adopted).await;
+            let count = ready + self.adopt_partitions(&rest).await;
             self.inner.parts.metrics.partitions_adopted.inc_by(adopted.len() as u64);
             let load_ms = loading.elapsed().as_millis() as u64;
-            info!(partitions = adopted.len(), monitors = count, load_ms, "took over partitions");
+            let from_standby = adopted.len() - rest.len();
+            info!(
+                partitions = adopted.len(),
+                from_standby,
+                monitors = count,
+                load_ms,
+                "took over partitions"
+            );
         }
         round
     }

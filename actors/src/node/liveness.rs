@@ -41,6 +41,19 @@ impl HeartbeatWatch {
         self.seen = seen;
         overdue
     }
+
+    /// Returns the peers whose heartbeat, at the last [`HeartbeatWatch::observe`], had stayed
+    /// the same for longer than `longer_than` up to `now`.
+    pub(crate) fn silent(&self, now: Instant, longer_than: Duration) -> Vec<String> {
+        let mut silent: Vec<String> = self
+            .seen
+            .iter()
+            .filter(|(_, (_, since))| now.saturating_duration_since(*since) > longer_than)
+            .map(|(id, _)| id.clone())
+            .collect();
+        silent.sort();
+        silent
+    }
 }
 
 #[cfg(test)]
@@ -87,9 +100,12 @@ mod tests {
         assert!(!watch.observe(&members, "me", at(0), OVERDUE));
         assert!(!watch.observe(&members, "me", at(2), OVERDUE));
         assert!(watch.observe(&members, "me", at(4), OVERDUE), "unchanged for 4 s");
+        assert_eq!(watch.silent(at(4), Duration::from_secs(3)), ["peer"]);
+        assert!(watch.silent(at(4), Duration::from_secs(5)).is_empty());
         // It beats again: fine again.
         let members = [member("me", 0), member("peer", 11)];
         assert!(!watch.observe(&members, "me", at(5), OVERDUE));
+        assert!(watch.silent(at(5), Duration::from_secs(3)).is_empty(), "it beat again");
         assert!(watch.observe(&members, "me", at(9), OVERDUE));
         // Its record expired: it is no longer a member, nothing is overdue.
         assert!(!watch.observe(&[member("me", 0)], "me", at(10), OVERDUE));

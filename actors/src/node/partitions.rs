@@ -18,7 +18,7 @@ use crate::router::RouterMsg;
 use crate::supervisor::SupervisorMsg;
 
 /// Partitions loaded at once when adopting many.
-const ADOPT_AT_ONCE: usize = 8;
+pub(super) const ADOPT_AT_ONCE: usize = 8;
 
 /// Longest spread of the first checks of monitors that were overdue when adopted.
 const OVERDUE_SPREAD: Duration = Duration::from_secs(1);
@@ -27,7 +27,10 @@ const OVERDUE_SPREAD: Duration = Duration::from_secs(1);
 /// its last check: at `last check + interval` when that is still ahead, else soon (spread over
 /// up to a second so a mass takeover does not start every check at once). `None` (never
 /// checked) leaves the random phase.
-fn continuity_due(last_check_at: Option<Timestamp>, interval: Duration) -> Option<Instant> {
+pub(super) fn continuity_due(
+    last_check_at: Option<Timestamp>,
+    interval: Duration,
+) -> Option<Instant> {
     let last = last_check_at?;
     let since: Duration = (OffsetDateTime::now_utc() - last).try_into().unwrap_or(Duration::ZERO);
     let delay = match interval.checked_sub(since) {

@@ -14,6 +14,7 @@ use ractor::{Actor, ActorRef};
 use tempfile::TempDir;
 
 use super::{FlakyCheck, shared, wait_until};
+use crate::gate::Gate;
 use crate::monitor::MonitorShared;
 use crate::supervisor::{MonitorSupervisor, Start, SupervisorArgs, SupervisorMsg};
 
@@ -26,6 +27,7 @@ fn start(n: u32, check: &Arc<dyn Check>, interval: Duration) -> Start {
         check: Arc::clone(check),
         interval,
         first_due: Some(tokio::time::Instant::now()),
+        gate: None,
     }
 }
 
@@ -136,6 +138,46 @@ async fn an_overdue_monitor_upserted_last_is_spawned_before_a_queue_of_later_one
     let position = spawned.iter().position(|&(_, n)| n == MONITORS).unwrap();
     // In upsert order it would be spawned last; soonest due first, in the first batch (256).
     assert!(position < 256, "the overdue monitor was spawned after {position} others");
+}
+
+#[tokio::test]
+async fn monitors_behind_a_closed_gate_are_spawned_but_neither_check_nor_count_until_it_opens() {
+    let shared = shared();
+    let (supervisor, _dir) = supervisor(&shared).await;
+    let runs = Arc::new(AtomicU32::new(0));
+    let check: Arc<dyn Check> = Arc::new(FlakyCheck { runs: Arc::clone(&runs), panics: 0 });
+    let hour = Duration::from_secs(3600);
+    let gate = Arc::new(Gate::default());
+    // Every gated monitor is overdue: without the gate each would check at once.
+    let gated: Vec<Start> = (0..MONITORS)
+        .map(|n| Start { gate: Some(Arc::clone(&gate)), ..start(n, &check, hour) })
+        .collect();
+    supervisor.cast(SupervisorMsg::Upsert(gated)).unwrap();
+    supervisor.cast(SupervisorMsg::Upsert(vec![start(MONITORS, &check, hour)])).unwrap();
+    let spawned = async || {
+        let id = MonitorId::from(format!("m{}", MONITORS - 1));
+        let actor = supervisor.call(|port| SupervisorMsg::Lookup(id, port), None).await;
+        actor.unwrap().unwrap().is_some()
+    };
+    wait_until("the ungated monitor ran", async || runs.load(Ordering::SeqCst) == 1).await;
+    wait_until("every gated monitor was spawned", spawned).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(runs.load(Ordering::SeqCst), 1, "a monitor behind the closed gate checked");
+    assert_eq!(shared.metrics.monitors_owned.get(), 1, "held monitors do not count as owned");
+    // Some are stopped while held (their partition went elsewhere): the count stays right.
+    let ids: Vec<MonitorId> = (0..10).map(|n| MonitorId::from(format!("m{n}"))).collect();
+    let stopped =
+        supervisor.call(|port| SupervisorMsg::RemoveMany(ids, port), None).await.unwrap().unwrap();
+    assert_eq!(stopped, 10);
+    assert_eq!(shared.metrics.monitors_owned.get(), 1);
+
+    gate.open();
+    supervisor.cast(SupervisorMsg::GatesOpened).unwrap();
+    wait_until("every gated monitor still supervised checked once", async || {
+        runs.load(Ordering::SeqCst) == MONITORS + 1 - 10
+    })
+    .await;
+    assert_eq!(shared.metrics.monitors_owned.get(), i64::from(MONITORS) + 1 - 10);
 }
 
 #[tokio::test]

@@ -387,6 +387,9 @@ impl<S: Coordinator> Coordinator for SealedStore<S> {
     ) -> Result<Vec<(MonitorId, MonitorState)>, StoreError> {
         self.inner.partition_states(partition).await
     }
+    async fn partition_versions(&self, partitions: &[u32]) -> Result<Vec<u64>, StoreError> {
+        self.inner.partition_versions(partitions).await
+    }
     async fn open_claims(&self, partition: u32) -> Result<Vec<OpenClaim>, StoreError> {
         self.inner.open_claims(partition).await
     }

@@ -219,6 +219,22 @@ impl Coordinator for RedisStore {
         decode_states(reply(context, self.send_one(context, all).await?)?)
     }
 
+    async fn partition_versions(&self, partitions: &[u32]) -> Result<Vec<u64>, StoreError> {
+        let context = "read partition versions";
+        if partitions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut batch = Batch::new();
+        for &partition in partitions {
+            batch.push(cmd("GET").arg(keys::Partition(partition).version()).take());
+        }
+        let replies = self.send(context, batch).await?;
+        replies
+            .into_iter()
+            .map(|value| Ok(reply::<Option<u64>>(context, value)?.unwrap_or(0)))
+            .collect()
+    }
+
     async fn open_claims(&self, partition: u32) -> Result<Vec<OpenClaim>, StoreError> {
         let context = "load open claims";
         let p = keys::Partition(partition);

@@ -169,6 +169,37 @@ async fn partitions_load_their_monitors_and_states() {
 }
 
 #[tokio::test]
+async fn a_partition_version_grows_with_every_write_that_changes_what_it_loads() {
+    let server = RedisServer::start().await;
+    let (store, fences) = server.store("node-a").await;
+    hold(&store, &fences, &all_partitions(), LONG).await;
+    let versions = |partitions: &'static [u32]| {
+        let store = &store;
+        async move { store.partition_versions(partitions).await.unwrap() }
+    };
+    assert_eq!(versions(&[4, 5]).await, [0, 0], "no write yet");
+    let monitor = monitor_in(4);
+    store.put_monitor(&monitor).await.unwrap();
+    let after_put = versions(&[4, 5]).await;
+    assert!(after_put[0] > 0, "a new monitor: {after_put:?}");
+    assert_eq!(after_put[1], 0, "another partition is left alone");
+    let mut changed = monitor.clone();
+    changed.name = "renamed".into();
+    store.put_monitor(&changed).await.unwrap();
+    let after_change = versions(&[4]).await[0];
+    assert!(after_change > after_put[0], "a changed definition");
+    store.put_states(&[(monitor.id.clone(), sample_state(4))]).await.unwrap();
+    let after_state = versions(&[4]).await[0];
+    assert!(after_state > after_change, "a state written");
+    store.partition_monitors(4).await.unwrap();
+    store.partition_states(4).await.unwrap();
+    assert_eq!(versions(&[4]).await[0], after_state, "reads change nothing");
+    store.delete_monitor(&monitor.id).await.unwrap();
+    assert!(versions(&[4]).await[0] > after_state, "a deleted monitor");
+    assert_eq!(versions(&[]).await, Vec::<u64>::new());
+}
+
+#[tokio::test]
 async fn the_server_id_is_the_run_id_and_changes_with_the_server() {
     let first = RedisServer::start().await;
     let second = RedisServer::start().await;

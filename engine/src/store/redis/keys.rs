@@ -48,6 +48,12 @@ impl Partition {
         format!("cr:{{p{}}}:epoch", self.0)
     }
 
+    /// Counter that grows with every write that changes what adopting the partition loads
+    /// (its ids, its monitors' definitions, its states); never expires.
+    pub(super) fn version(self) -> String {
+        format!("cr:{{p{}}}:version", self.0)
+    }
+
     /// Set of the ids of the partition's existing monitors.
     pub(super) fn ids(self) -> String {
         format!("cr:{{p{}}}:ids", self.0)
@@ -96,6 +102,7 @@ mod tests {
         let keys = [
             p.lease(),
             p.epoch(),
+            p.version(),
             p.ids(),
             p.states(),
             p.events("m{x}"),

@@ -35,7 +35,8 @@ impl LuaScript {
 
 /// The fenced write of one partition's share of a batch.
 ///
-/// KEYS: 1 lease, 2 ids set, 3 state hash, 4 open-claims set, then per item: its event list
+/// KEYS: 1 lease, 2 ids set, 3 state hash, 4 open-claims set, 5 version counter (raised when
+/// states are written), then per item: its event list
 /// (only when it has events), one claim key per claim, one claim key per close.
 /// ARGV: 1 expected lease value `node|epoch`, 2 index of the last event kept (history bound
 /// minus one), 3 claim ttl (ms), 4 item count,
@@ -73,7 +74,7 @@ for i = 1, items, CHUNK do
   end
 end
 local states = {}
-local a, k = 5, 5 -- next ARGV, next KEYS
+local a, k = 5, 6 -- next ARGV, next KEYS
 local taken = {}
 for item = 1, items do
   local monitor, state, n_events = ARGV[a], ARGV[a + 1], tonumber(ARGV[a + 2])
@@ -128,14 +129,19 @@ end
 for i = 1, #states, 2 * CHUNK do
   redis.call('HSET', KEYS[3], unpack(states, i, math.min(i + 2 * CHUNK - 1, #states)))
 end
+if #states > 0 then
+  redis.call('INCR', KEYS[5])
+end
 return {1, taken}
 "#,
     )
 });
 
-/// Removes a monitor's partition data: ids entry, state, events and open claims.
+/// Removes a monitor's partition data: ids entry, state, events and open claims; raises the
+/// partition's version.
 ///
-/// KEYS: 1 ids set, 2 state hash, 3 event list, 4 open-claims set. ARGV: 1 monitor id,
+/// KEYS: 1 ids set, 2 state hash, 3 event list, 4 open-claims set, 5 version counter.
+/// ARGV: 1 monitor id,
 /// 2 claim key prefix. The open claims' record keys are built from the prefix; they carry the
 /// same hash tag, so they live in the same slot.
 pub(super) static DELETE_MONITOR_DATA: LazyLock<LuaScript> = LazyLock::new(|| {
@@ -152,6 +158,7 @@ for _, name in ipairs(redis.call('SMEMBERS', KEYS[4])) do
     redis.call('SREM', KEYS[4], name)
   end
 end
+redis.call('INCR', KEYS[5])
 return 1
 "#,
     )

@@ -1,0 +1,241 @@
+//! Standby: the monitors of partitions this node is about to take over, spawned ahead.
+//!
+//! A peer whose heartbeat has stayed the same for two beats has most likely crashed. Its
+//! leases expire a few seconds later, and only then are its partitions granted to the
+//! survivors. Loading and spawning hundreds of thousands of monitors takes seconds of its own,
+//! so a survivor starts on the partitions it would get as soon as it notices the silence: it
+//! loads them and spawns their actors behind a closed [`Gate`]. They check nothing, report
+//! nothing and stay off the board.
+//!
+//! When a lease is granted, the partition's version (read before it was loaded) tells whether
+//! anything it loads was written since. If not, its monitors go on the board and its gate
+//! opens: they run at once. If so (the peer was alive after all, or a user changed a monitor),
+//! the standby is stopped and the partition loads as usual. A standby no longer wanted (the
+//! peer beats again) is stopped.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, MutexGuard};
+
+use cloudroutes_engine::{Monitor, MonitorId, MonitorState};
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+
+use super::partitions::{ADOPT_AT_ONCE, continuity_due};
+use super::{Node, call};
+use crate::gate::Gate;
+use crate::root::runnable;
+use crate::supervisor::SupervisorMsg;
+
+/// One partition's monitors, spawned behind a closed gate.
+pub(crate) struct Standby {
+    /// The partition's version, read before it was loaded.
+    version: u64,
+    gate: Arc<Gate>,
+    /// Monitors spawned (those that run on a schedule).
+    spawned: usize,
+    /// What goes on the board when the gate opens.
+    entries: Vec<(Arc<Monitor>, MonitorState)>,
+}
+
+/// A partition on standby.
+pub(crate) enum Slot {
+    /// Being loaded; whoever removes the slot meanwhile abandons the load.
+    Loading,
+    /// Spawned, waiting for its lease.
+    Ready(Standby),
+}
+
+/// The partitions on standby.
+pub(crate) type Slots = HashMap<u32, Slot>;
+
+impl Node {
+    fn slots(&self) -> Option<MutexGuard<'_, Slots>> {
+        let cluster = self.cluster()?;
+        Some(cluster.standby.lock().unwrap_or_else(|poison| poison.into_inner()))
+    }
+
+    /// Keeps on standby the partitions of `wanted` (this node would take them if its silent
+    /// peers were gone) and of `desired` (assigned here, lease not granted yet): starts loading
+    /// the new ones of `wanted` in the background, and stops the rest.
+    pub(crate) async fn keep_standby(&self, wanted: &BTreeSet<u32>, desired: &BTreeSet<u32>) {
+        let keep = |partition: &u32| wanted.contains(partition) || desired.contains(partition);
+        let (gone, dropped, load) = {
+            let Some(mut slots) = self.slots() else { return };
+            let gone: Vec<u32> = slots.keys().copied().filter(|p| !keep(p)).collect();
+            let dropped: Vec<Standby> = gone
+                .iter()
+                .filter_map(|partition| match slots.remove(partition) {
+                    Some(Slot::Ready(standby)) => Some(standby),
+                    _ => None,
+                })
+                .collect();
+            let load: Vec<u32> =
+                wanted.iter().copied().filter(|p| !slots.contains_key(p)).collect();
+            for &partition in &load {
+                slots.insert(partition, Slot::Loading);
+            }
+            (gone, dropped, load)
+        };
+        if !gone.is_empty() {
+            info!(partitions = gone.len(), "no longer about to take these partitions over");
+            self.stop_standby(dropped).await;
+        }
+        if !load.is_empty() {
+            info!(
+                partitions = load.len(),
+                "a peer is silent: spawning the monitors of the partitions this node would take \
+                 over, held back until their leases are granted"
+            );
+            let node = self.clone();
+            tokio::spawn(async move { node.load_standby(load).await });
+        }
+    }
+
+    /// Loads and spawns `partitions` behind closed gates, several at once.
+    async fn load_standby(&self, partitions: Vec<u32>) {
+        let Some(cluster) = self.cluster() else { return };
+        let versions = match cluster.coordinator.partition_versions(&partitions).await {
+            Ok(versions) => versions,
+            Err(err) => {
+                warn!(error = %err, "cannot read partition versions; no standby this round");
+                self.abandon_loading(&partitions);
+                return;
+            }
+        };
+        let mut loads = JoinSet::new();
+        for (partition, version) in partitions.into_iter().zip(versions) {
+            if loads.len() >= ADOPT_AT_ONCE {
+                loads.join_next().await;
+            }
+            let node = self.clone();
+            loads.spawn(async move { node.load_standby_partition(partition, version).await });
+        }
+        while loads.join_next().await.is_some() {}
+        self.set_standby_gauge();
+    }
+
+    /// Loads one partition and spawns its monitors behind a new gate, unless its slot was
+    /// removed meanwhile.
+    async fn load_standby_partition(&self, partition: u32, version: u64) {
+        let (Some(cluster), Ok(supervisor)) = (self.cluster(), self.supervisor()) else { return };
+        let (monitors, states) = tokio::join!(
+            cluster.coordinator.partition_monitors(partition),
+            cluster.coordinator.partition_states(partition)
+        );
+        let (monitors, states) = match (monitors, states) {
+            (Ok(monitors), Ok(states)) => (monitors, states),
+            (Err(err), _) | (_, Err(err)) => {
+                warn!(partition, error = %err, "cannot load a partition for standby");
+                self.abandon_loading(&[partition]);
+                return;
+            }
+        };
+        let gate = Arc::new(Gate::default());
+        let mut states: HashMap<MonitorId, MonitorState> = states.into_iter().collect();
+        let mut starts = Vec::with_capacity(monitors.len());
+        let mut entries = Vec::with_capacity(monitors.len());
+        for monitor in monitors {
+            let state = states.remove(&monitor.id).unwrap_or_default();
+            if let Some(mut start) = runnable(&monitor, &self.inner.parts.check_context) {
+                start.first_due = continuity_due(state.last_check_at, start.interval);
+                start.gate = Some(Arc::clone(&gate));
+                starts.push(start);
+            }
+            entries.push((Arc::new(monitor), state));
+        }
+        let Some(mut slots) = self.slots() else { return };
+        // Spawned while the slot is locked, so that no stop can look at it in between and
+        // miss them.
+        if matches!(slots.get(&partition), Some(Slot::Loading)) {
+            let spawned = starts.len();
+            let _ = supervisor.cast(SupervisorMsg::Upsert(starts));
+            slots.insert(partition, Slot::Ready(Standby { version, gate, spawned, entries }));
+        }
+    }
+
+    /// Forgets the slots of `partitions` that are still loading.
+    fn abandon_loading(&self, partitions: &[u32]) {
+        let Some(mut slots) = self.slots() else { return };
+        for partition in partitions {
+            if matches!(slots.get(partition), Some(Slot::Loading)) {
+                slots.remove(partition);
+            }
+        }
+    }
+
+    /// Runs the standby monitors of the partitions just `granted` here whose version has not
+    /// changed since they were loaded: on the board, marked running, gate open. Returns how
+    /// many monitors that started, and the granted partitions that still need loading.
+    pub(crate) async fn start_standby(&self, granted: &[u32]) -> (usize, Vec<u32>) {
+        let Some(cluster) = self.cluster() else { return (0, granted.to_vec()) };
+        let taken: Vec<(u32, Standby)> = {
+            let Some(mut slots) = self.slots() else { return (0, granted.to_vec()) };
+            granted
+                .iter()
+                .filter_map(|p| match slots.remove(p) {
+                    Some(Slot::Ready(standby)) => Some((*p, standby)),
+                    _ => None, // none, or still loading: that load is abandoned
+                })
+                .collect()
+        };
+        if taken.is_empty() {
+            return (0, granted.to_vec());
+        }
+        let partitions: Vec<u32> = taken.iter().map(|(partition, _)| *partition).collect();
+        let versions = cluster.coordinator.partition_versions(&partitions).await.ok();
+        let mut started = (0, Vec::new());
+        let mut changed = Vec::new();
+        for (i, (partition, standby)) in taken.into_iter().enumerate() {
+            if versions.as_ref().is_none_or(|versions| versions[i] != standby.version) {
+                changed.push(standby);
+                continue;
+            }
+            for (monitor, state) in standby.entries {
+                self.inner.parts.board.upsert(monitor, state);
+            }
+            cluster.running.lock().unwrap_or_else(|poison| poison.into_inner()).insert(partition);
+            standby.gate.open();
+            started.0 += standby.spawned;
+            started.1.push(partition);
+            tokio::task::yield_now().await;
+        }
+        if let Ok(supervisor) = self.supervisor() {
+            let _ = supervisor.cast(SupervisorMsg::GatesOpened);
+        }
+        if !changed.is_empty() {
+            info!(partitions = changed.len(), "written to since their standby load; reloading");
+            self.stop_standby(changed).await;
+        }
+        self.set_standby_gauge();
+        let rest = granted.iter().copied().filter(|p| !started.1.contains(p)).collect();
+        (started.0, rest)
+    }
+
+    /// Stops the monitors of standby partitions that will not run here (or not as loaded).
+    async fn stop_standby(&self, dropped: Vec<Standby>) {
+        let ids: Vec<MonitorId> = dropped
+            .into_iter()
+            .flat_map(|standby| standby.entries)
+            .map(|(monitor, _)| monitor.id.clone())
+            .collect();
+        if let Ok(supervisor) = self.supervisor() {
+            let _ = call(&supervisor, |port| SupervisorMsg::RemoveMany(ids.clone(), port)).await;
+        }
+        self.set_standby_gauge();
+    }
+
+    /// Sets the `monitors_standby` gauge from the slots.
+    fn set_standby_gauge(&self) {
+        let Some(slots) = self.slots() else { return };
+        let spawned: usize = slots
+            .values()
+            .map(|slot| match slot {
+                Slot::Ready(standby) => standby.spawned,
+                Slot::Loading => 0,
+            })
+            .sum();
+        drop(slots);
+        let gauge = &self.inner.parts.metrics.monitors_standby;
+        gauge.set(i64::try_from(spawned).unwrap_or(i64::MAX));
+    }
+}

@@ -324,6 +324,7 @@ impl Node {
     pub async fn shutdown(&self) {
         let parts = &self.inner.parts;
         parts.stopping.store(true, Ordering::SeqCst);
+        self.announce_leaving().await;
         if let Some(supervisor) = parts.supervisor() {
             let _ = supervisor.stop_and_wait(None, Some(CALL_TIMEOUT)).await;
         }

@@ -41,6 +41,10 @@ pub struct Member {
     /// Of those, how many are healthy, failed and unknown (zero from older nodes).
     #[serde(default)]
     pub statuses: MemberStatuses,
+    /// Set once it has begun a graceful shutdown: it releases its leases when its monitors
+    /// have stopped and their state is written (false from older nodes).
+    #[serde(default)]
+    pub leaving: bool,
 }
 
 /// How many of a member's monitors are in each status, as of its last heartbeat.
@@ -106,6 +110,17 @@ pub struct OpenClaim {
     pub at: Timestamp,
 }
 
+/// How often a partition's stored contents have changed: counters that only grow (0 before the
+/// first write), each raised after the write it counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PartitionVersion {
+    /// Puts and deletes of the partition's monitors: what
+    /// [`Coordinator::partition_monitors`] returns.
+    pub definitions: u64,
+    /// Writes of the partition's states: what [`Coordinator::partition_states`] returns.
+    pub states: u64,
+}
+
 /// Coordination through the shared store.
 #[async_trait]
 pub trait Coordinator: Send + Sync + 'static {
@@ -150,11 +165,12 @@ pub trait Coordinator: Send + Sync + 'static {
         &self,
         partition: u32,
     ) -> Result<Vec<(MonitorId, MonitorState)>, StoreError>;
-    /// Returns each partition's version: a counter that grows with every write changing what
-    /// [`Coordinator::partition_monitors`] or [`Coordinator::partition_states`] return (0
-    /// before the first). Read before loading a partition, it tells later whether what was
-    /// loaded may have changed since.
-    async fn partition_versions(&self, partitions: &[u32]) -> Result<Vec<u64>, StoreError>;
+    /// Returns each partition's version. Read before loading a partition, it tells later
+    /// whether what was loaded may have changed since.
+    async fn partition_versions(
+        &self,
+        partitions: &[u32],
+    ) -> Result<Vec<PartitionVersion>, StoreError>;
     /// Returns the claims of one partition that have no outcome yet.
     async fn open_claims(&self, partition: u32) -> Result<Vec<OpenClaim>, StoreError>;
 
@@ -277,5 +293,15 @@ mod tests {
         assert!(fences.lost(new));
         assert_eq!(fences.epoch(1), None);
         assert!(fences.leases().is_empty());
+    }
+
+    #[test]
+    fn a_member_record_from_an_older_node_reads_as_not_leaving() {
+        let old = r#"{"id":"node-a","http_addr":"127.0.0.1:1","cluster_addr":null,
+            "zone":"z","started_at":"2026-01-01T00:00:00Z","heartbeat_at":"2026-01-01T00:00:02Z",
+            "partitions":3,"monitors":42}"#;
+        let member: Member = serde_json::from_str(old).unwrap();
+        assert!(!member.leaving);
+        assert_eq!(member.statuses, MemberStatuses::default());
     }
 }

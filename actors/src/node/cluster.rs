@@ -37,8 +37,9 @@ pub(crate) enum Round {
     /// This node holds what it wants, or cannot tell yet (the store did not answer): the next
     /// round comes one renew period later.
     Settled,
-    /// Ownership is about to change: another node still held a partition this node wants, or
-    /// a peer's heartbeat is overdue (it may be gone, and its partitions free soon).
+    /// Ownership is about to change: another node still held a partition this node wants, a
+    /// peer's heartbeat is overdue (it may be gone, and its partitions free soon), or a peer
+    /// is leaving.
     Unsettled,
 }
 
@@ -201,11 +202,12 @@ impl Node {
     }
 
     /// Partition work, every `renew_ms`: membership, assignment, then stop what was lost,
-    /// reload what lapsed, release what moved away and acquire what this node gained; and the
-    /// reconciliation every `reconcile_ms`.
+    /// reload what lapsed, release what moved away, acquire what this node gained and keep on
+    /// standby what it is about to gain; and the reconciliation every `reconcile_ms`.
     ///
-    /// While a partition this node wants is still held by another node, or a peer's heartbeat
-    /// is overdue, the next round comes after a quarter of `renew_ms`: a dead node's heartbeat
+    /// While a partition this node wants is still held by another node, a peer's heartbeat is
+    /// overdue or a peer is leaving, the next round comes after a quarter of `renew_ms`: a dead
+    /// node's heartbeat
     /// and leases expire, and a leaving node releases its leases, at any moment of the period,
     /// and waiting for the whole of it would add up to one renew period to every takeover.
     /// `started` and `round` are the first round's, which `join_cluster` ran.
@@ -255,11 +257,14 @@ impl Node {
         };
         let heartbeat_ms = self.inner.config.cluster.heartbeat_ms;
         let overdue_after = Duration::from_millis(heartbeat_ms + heartbeat_ms / 2);
-        let (overdue, silent) = {
+        // Peers about to go: silent ones (probably crashed) and leaving ones (shutting down).
+        let (overdue, going) = {
             let mut watch = cluster.heartbeats.lock().unwrap_or_else(|poison| poison.into_inner());
             let overdue = watch.observe(&members, &me, sent, overdue_after);
             let silent_after = Duration::from_millis(heartbeat_ms * STANDBY_AFTER_BEATS);
-            (overdue, watch.silent(sent, silent_after))
+            let mut going = watch.silent(sent, silent_after);
+            going.extend(members.iter().filter(|m| m.leaving && m.id != me).map(|m| m.id.clone()));
+            (overdue, going)
         };
         let draining: HashSet<String> = match cluster.coordinator.draining().await {
             Ok(draining) => draining.into_iter().collect(),
@@ -289,9 +294,9 @@ impl Node {
         *cluster.assignment.write().unwrap_or_else(|poison| poison.into_inner()) = assignment;
         *cluster.members.write().unwrap_or_else(|poison| poison.into_inner()) = members;
         let mut round = self.apply_desired(&desired, sent).await;
-        let standby = if taking_part && !silent.is_empty() {
+        let standby = if taking_part && !going.is_empty() {
             let survivors: Vec<String> =
-                live.iter().filter(|id| !silent.contains(id)).cloned().collect();
+                live.iter().filter(|id| !going.contains(id)).cloned().collect();
             let held: HashSet<u32> = cluster.fences.leases().iter().map(|l| l.partition).collect();
             Assignment::compute(&survivors, cluster.partitions)
                 .partitions_of(&me)
@@ -302,7 +307,7 @@ impl Node {
             BTreeSet::new()
         };
         self.keep_standby(&standby, &desired).await;
-        if overdue {
+        if overdue || !going.is_empty() {
             round = Round::Unsettled;
         }
         let held = i64::try_from(cluster.fences.leases().len()).unwrap_or(i64::MAX);
@@ -494,7 +499,14 @@ impl Node {
                 .map_or(0, |c| u32::try_from(c.fences.leases().len()).unwrap_or(u32::MAX)),
             monitors: u64::try_from(self.inner.parts.board.len()).unwrap_or(u64::MAX),
             statuses: self.inner.parts.board.counts().into(),
+            leaving: self.inner.parts.stopping.load(Ordering::SeqCst),
         }
+    }
+
+    /// Tells the peers at once that this node is leaving (they put its partitions on standby
+    /// while it stops its monitors and writes their state).
+    pub(crate) async fn announce_leaving(&self) {
+        self.heartbeat().await;
     }
 
     /// Cluster part of shutdown: stop taking part, stop the loop, hand every partition over

@@ -74,6 +74,7 @@ mod tests {
             partitions: 0,
             monitors: 0,
             statuses: Default::default(),
+            leaving: false,
         }
     }
 

@@ -1,22 +1,25 @@
 //! Standby: the monitors of partitions this node is about to take over, spawned ahead.
 //!
-//! A peer whose heartbeat has stayed the same for two beats has most likely crashed. Its
+//! A peer whose heartbeat has stayed the same for two beats has most likely crashed: its
 //! leases expire a few seconds later, and only then are its partitions granted to the
-//! survivors. Loading and spawning hundreds of thousands of monitors takes seconds of its own,
-//! so a survivor starts on the partitions it would get as soon as it notices the silence: it
-//! loads them and spawns their actors behind a closed [`Gate`]. They check nothing, report
-//! nothing and stay off the board.
+//! survivors. A peer that announces it is leaving releases its leases once its monitors have
+//! stopped and their state is written, which also takes seconds. Loading and spawning hundreds
+//! of thousands of monitors takes seconds of its own, so a survivor starts on the partitions it
+//! would get as soon as it sees either: it loads them and spawns their actors behind a closed
+//! [`Gate`]. They check nothing, report nothing and stay off the board.
 //!
-//! When a lease is granted, the partition's version (read before it was loaded) tells whether
-//! anything it loads was written since. If not, its monitors go on the board and its gate
-//! opens: they run at once. If so (the peer was alive after all, or a user changed a monitor),
-//! the standby is stopped and the partition loads as usual. A standby no longer wanted (the
-//! peer beats again) is stopped.
+//! When a lease is granted, the partition's version (read before it was loaded) tells what was
+//! written since. Nothing: its monitors go on the board and its gate opens, so they run at once.
+//! Only states (the leaving peer's last write, or a peer that was alive after all): the states
+//! are read again first. A monitor put or deleted: the standby is stopped and the partition
+//! loads as usual. A standby no longer wanted (the peer beats again) is stopped.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, MutexGuard};
 
+use cloudroutes_engine::cluster::PartitionVersion;
 use cloudroutes_engine::{Monitor, MonitorId, MonitorState};
+use futures::future::join_all;
 use tokio::task::JoinSet;
 use tracing::{info, warn};
 
@@ -29,7 +32,7 @@ use crate::supervisor::SupervisorMsg;
 /// One partition's monitors, spawned behind a closed gate.
 pub(crate) struct Standby {
     /// The partition's version, read before it was loaded.
-    version: u64,
+    version: PartitionVersion,
     gate: Arc<Gate>,
     /// Monitors spawned (those that run on a schedule).
     spawned: usize,
@@ -116,7 +119,7 @@ impl Node {
 
     /// Loads one partition and spawns its monitors behind a new gate, unless its slot was
     /// removed meanwhile.
-    async fn load_standby_partition(&self, partition: u32, version: u64) {
+    async fn load_standby_partition(&self, partition: u32, version: PartitionVersion) {
         let (Some(cluster), Ok(supervisor)) = (self.cluster(), self.supervisor()) else { return };
         let (monitors, states) = tokio::join!(
             cluster.coordinator.partition_monitors(partition),
@@ -163,9 +166,10 @@ impl Node {
         }
     }
 
-    /// Runs the standby monitors of the partitions just `granted` here whose version has not
-    /// changed since they were loaded: on the board, marked running, gate open. Returns how
-    /// many monitors that started, and the granted partitions that still need loading.
+    /// Runs the standby monitors of the partitions just `granted` here whose definitions have
+    /// not changed since they were loaded: on the board (with their states read again if those
+    /// changed), marked running, gate open. Returns how many monitors that started, and the
+    /// granted partitions that still need loading.
     pub(crate) async fn start_standby(&self, granted: &[u32]) -> (usize, Vec<u32>) {
         let Some(cluster) = self.cluster() else { return (0, granted.to_vec()) };
         let taken: Vec<(u32, Standby)> = {
@@ -183,12 +187,38 @@ impl Node {
         }
         let partitions: Vec<u32> = taken.iter().map(|(partition, _)| *partition).collect();
         let versions = cluster.coordinator.partition_versions(&partitions).await.ok();
-        let mut started = (0, Vec::new());
-        let mut changed = Vec::new();
+        let (mut usable, mut changed) = (Vec::new(), Vec::new());
         for (i, (partition, standby)) in taken.into_iter().enumerate() {
-            if versions.as_ref().is_none_or(|versions| versions[i] != standby.version) {
-                changed.push(standby);
-                continue;
+            match versions.as_ref().map(|versions| versions[i]) {
+                Some(now) if now.definitions == standby.version.definitions => {
+                    let stale_states = now.states != standby.version.states;
+                    usable.push((partition, standby, stale_states));
+                }
+                _ => changed.push(standby),
+            }
+        }
+        let reread = usable.iter().map(|(partition, _, stale)| async move {
+            match stale {
+                true => Some(cluster.coordinator.partition_states(*partition).await),
+                false => None,
+            }
+        });
+        let reread = join_all(reread).await;
+        let mut started = (0, Vec::new());
+        for ((partition, mut standby, _), states) in usable.into_iter().zip(reread) {
+            match states {
+                None => {}
+                Some(Ok(states)) => {
+                    let mut states: HashMap<MonitorId, MonitorState> = states.into_iter().collect();
+                    for (monitor, state) in &mut standby.entries {
+                        *state = states.remove(&monitor.id).unwrap_or_default();
+                    }
+                }
+                Some(Err(err)) => {
+                    warn!(partition, error = %err, "cannot read states again; loading anew");
+                    changed.push(standby);
+                    continue;
+                }
             }
             for (monitor, state) in standby.entries {
                 self.inner.parts.board.upsert(monitor, state);
@@ -203,7 +233,10 @@ impl Node {
             let _ = supervisor.cast(SupervisorMsg::GatesOpened);
         }
         if !changed.is_empty() {
-            info!(partitions = changed.len(), "written to since their standby load; reloading");
+            info!(
+                partitions = changed.len(),
+                "monitors changed since their standby load; reloading"
+            );
             self.stop_standby(changed).await;
         }
         self.set_standby_gauge();

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 
 use super::{Recorded, Store, Transition};
 use crate::access::{ApiToken, AuditEntry};
-use crate::cluster::{Acquired, Coordinator, Lease, Member, OpenClaim};
+use crate::cluster::{Acquired, Coordinator, Lease, Member, OpenClaim, PartitionVersion};
 use crate::error::StoreError;
 use crate::model::{Event, Monitor, MonitorId, MonitorState, PluginSpec, Reaction, ReactionId};
 use crate::seal::{SealError, SealKey, is_sealed};
@@ -387,7 +387,10 @@ impl<S: Coordinator> Coordinator for SealedStore<S> {
     ) -> Result<Vec<(MonitorId, MonitorState)>, StoreError> {
         self.inner.partition_states(partition).await
     }
-    async fn partition_versions(&self, partitions: &[u32]) -> Result<Vec<u64>, StoreError> {
+    async fn partition_versions(
+        &self,
+        partitions: &[u32],
+    ) -> Result<Vec<PartitionVersion>, StoreError> {
         self.inner.partition_versions(partitions).await
     }
     async fn open_claims(&self, partition: u32) -> Result<Vec<OpenClaim>, StoreError> {

@@ -10,7 +10,7 @@ use super::data::decode_states;
 use super::scripts::{ACQUIRE, RELEASE, RENEW};
 use super::wire::{Batch, reply};
 use super::{RedisStore, decode, encode, keys, parse_lease};
-use crate::cluster::{Acquired, Coordinator, Lease, Member, OpenClaim};
+use crate::cluster::{Acquired, Coordinator, Lease, Member, OpenClaim, PartitionVersion};
 use crate::error::StoreError;
 use crate::model::{Monitor, MonitorId, MonitorState};
 
@@ -219,19 +219,33 @@ impl Coordinator for RedisStore {
         decode_states(reply(context, self.send_one(context, all).await?)?)
     }
 
-    async fn partition_versions(&self, partitions: &[u32]) -> Result<Vec<u64>, StoreError> {
+    async fn partition_versions(
+        &self,
+        partitions: &[u32],
+    ) -> Result<Vec<PartitionVersion>, StoreError> {
         let context = "read partition versions";
         if partitions.is_empty() {
             return Ok(Vec::new());
         }
         let mut batch = Batch::new();
         for &partition in partitions {
-            batch.push(cmd("GET").arg(keys::Partition(partition).version()).take());
+            let p = keys::Partition(partition);
+            let mget = cmd("MGET").arg(p.definitions_version()).arg(p.states_version()).take();
+            batch.push(mget);
         }
         let replies = self.send(context, batch).await?;
         replies
             .into_iter()
-            .map(|value| Ok(reply::<Option<u64>>(context, value)?.unwrap_or(0)))
+            .map(|value| match reply::<Vec<Option<u64>>>(context, value)?.as_slice() {
+                &[definitions, states] => Ok(PartitionVersion {
+                    definitions: definitions.unwrap_or(0),
+                    states: states.unwrap_or(0),
+                }),
+                other => Err(StoreError::Redis {
+                    context,
+                    message: format!("MGET of two keys answered {} values", other.len()),
+                }),
+            })
             .collect()
     }
 

@@ -8,7 +8,7 @@ use time::OffsetDateTime;
 use super::RedisStore;
 use super::test_server::{PARTITIONS, RedisServer, all_partitions, hold, options};
 use super::tests::monitor_in;
-use crate::cluster::{Acquired, Coordinator, Fences, Lease, Member};
+use crate::cluster::{Acquired, Coordinator, Fences, Lease, Member, PartitionVersion};
 use crate::error::StoreError;
 use crate::model::MonitorId;
 use crate::store::Store;
@@ -28,6 +28,7 @@ fn member(id: &str) -> Member {
         partitions: 3,
         monitors: 42,
         statuses: Default::default(),
+        leaving: false,
     }
 }
 
@@ -169,7 +170,7 @@ async fn partitions_load_their_monitors_and_states() {
 }
 
 #[tokio::test]
-async fn a_partition_version_grows_with_every_write_that_changes_what_it_loads() {
+async fn partition_versions_count_definition_writes_and_state_writes_apart() {
     let server = RedisServer::start().await;
     let (store, fences) = server.store("node-a").await;
     hold(&store, &fences, &all_partitions(), LONG).await;
@@ -177,26 +178,30 @@ async fn a_partition_version_grows_with_every_write_that_changes_what_it_loads()
         let store = &store;
         async move { store.partition_versions(partitions).await.unwrap() }
     };
-    assert_eq!(versions(&[4, 5]).await, [0, 0], "no write yet");
+    let zero = PartitionVersion::default();
+    assert_eq!(versions(&[4, 5]).await, [zero, zero], "no write yet");
     let monitor = monitor_in(4);
     store.put_monitor(&monitor).await.unwrap();
-    let after_put = versions(&[4, 5]).await;
-    assert!(after_put[0] > 0, "a new monitor: {after_put:?}");
-    assert_eq!(after_put[1], 0, "another partition is left alone");
+    let [after_put, other] = versions(&[4, 5]).await[..] else { panic!("two versions") };
+    assert!(after_put.definitions > 0, "a new monitor: {after_put:?}");
+    assert_eq!(after_put.states, 0, "{after_put:?}");
+    assert_eq!(other, zero, "another partition is left alone");
     let mut changed = monitor.clone();
     changed.name = "renamed".into();
     store.put_monitor(&changed).await.unwrap();
     let after_change = versions(&[4]).await[0];
-    assert!(after_change > after_put[0], "a changed definition");
+    assert!(after_change.definitions > after_put.definitions, "a changed definition");
     store.put_states(&[(monitor.id.clone(), sample_state(4))]).await.unwrap();
     let after_state = versions(&[4]).await[0];
-    assert!(after_state > after_change, "a state written");
+    assert_eq!(after_state.definitions, after_change.definitions, "{after_state:?}");
+    assert!(after_state.states > 0, "a state written: {after_state:?}");
     store.partition_monitors(4).await.unwrap();
     store.partition_states(4).await.unwrap();
     assert_eq!(versions(&[4]).await[0], after_state, "reads change nothing");
     store.delete_monitor(&monitor.id).await.unwrap();
-    assert!(versions(&[4]).await[0] > after_state, "a deleted monitor");
-    assert_eq!(versions(&[]).await, Vec::<u64>::new());
+    let after_delete = versions(&[4]).await[0];
+    assert!(after_delete.definitions > after_state.definitions, "a deleted monitor");
+    assert_eq!(versions(&[]).await, []);
 }
 
 #[tokio::test]

@@ -96,14 +96,14 @@ impl Store for RedisStore {
             ids.entry(self.partition_of(&monitor.id).0).or_default().push(monitor.id.as_str());
         }
         // The definitions, all or none; then their partitions learn the ids, which lets state
-        // and event writes for them through, and their versions grow (after the write, so that
+        // and event writes for them through, and their definitions versions grow (after the write, so that
         // a reader who saw the old version and then loads again sees the new definitions).
         self.transaction("put monitors", vec![hset, zadd]).await?;
         let mut batch = Batch::new();
         for (partition, ids) in ids {
             let p = keys::Partition(partition);
             batch.push(cmd("SADD").arg(p.ids()).arg(ids).take());
-            batch.push(cmd("INCR").arg(p.version()).take());
+            batch.push(cmd("INCR").arg(p.definitions_version()).take());
         }
         self.send("put monitors", batch).await.map(drop)
     }
@@ -125,7 +125,8 @@ impl Store for RedisStore {
         let p = self.partition_of(id);
         let mut batch = Batch::new();
         Self::delete_definition_cmds(&mut batch, (keys::MONITOR_IDS, keys::MONITORS), id.as_str());
-        let keys = [p.ids(), p.states(), p.events(id.as_str()), p.open_claims(), p.version()];
+        let keys =
+            [p.ids(), p.states(), p.events(id.as_str()), p.open_claims(), p.definitions_version()];
         let mut call = DELETE_MONITOR_DATA.evalsha(&keys);
         call.arg(id.as_str()).arg(p.claim_prefix());
         batch.push_script(&DELETE_MONITOR_DATA, call);

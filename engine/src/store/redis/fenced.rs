@@ -133,7 +133,7 @@ impl RedisStore {
         at: time::OffsetDateTime,
     ) -> Result<::redis::Cmd, StoreError> {
         let p = keys::Partition(partition);
-        let mut keys = vec![p.lease(), p.ids(), p.states(), p.open_claims(), p.version()];
+        let mut keys = vec![p.lease(), p.ids(), p.states(), p.open_claims(), p.states_version()];
         let mut args: Vec<Vec<u8>> = vec![
             format!("{}|{epoch}", self.node_id).into_bytes(),
             (self.history_max_events - 1).to_string().into_bytes(),

@@ -48,10 +48,15 @@ impl Partition {
         format!("cr:{{p{}}}:epoch", self.0)
     }
 
-    /// Counter that grows with every write that changes what adopting the partition loads
-    /// (its ids, its monitors' definitions, its states); never expires.
-    pub(super) fn version(self) -> String {
-        format!("cr:{{p{}}}:version", self.0)
+    /// Counter raised by every put or delete of one of the partition's monitors; never
+    /// expires.
+    pub(super) fn definitions_version(self) -> String {
+        format!("cr:{{p{}}}:defs_version", self.0)
+    }
+
+    /// Counter raised by every write of the partition's states; never expires.
+    pub(super) fn states_version(self) -> String {
+        format!("cr:{{p{}}}:states_version", self.0)
     }
 
     /// Set of the ids of the partition's existing monitors.
@@ -102,7 +107,8 @@ mod tests {
         let keys = [
             p.lease(),
             p.epoch(),
-            p.version(),
+            p.definitions_version(),
+            p.states_version(),
             p.ids(),
             p.states(),
             p.events("m{x}"),

@@ -35,7 +35,7 @@ impl LuaScript {
 
 /// The fenced write of one partition's share of a batch.
 ///
-/// KEYS: 1 lease, 2 ids set, 3 state hash, 4 open-claims set, 5 version counter (raised when
+/// KEYS: 1 lease, 2 ids set, 3 state hash, 4 open-claims set, 5 states version (raised when
 /// states are written), then per item: its event list
 /// (only when it has events), one claim key per claim, one claim key per close.
 /// ARGV: 1 expected lease value `node|epoch`, 2 index of the last event kept (history bound
@@ -138,9 +138,9 @@ return {1, taken}
 });
 
 /// Removes a monitor's partition data: ids entry, state, events and open claims; raises the
-/// partition's version.
+/// partition's definitions version.
 ///
-/// KEYS: 1 ids set, 2 state hash, 3 event list, 4 open-claims set, 5 version counter.
+/// KEYS: 1 ids set, 2 state hash, 3 event list, 4 open-claims set, 5 definitions version.
 /// ARGV: 1 monitor id,
 /// 2 claim key prefix. The open claims' record keys are built from the prefix; they carry the
 /// same hash tag, so they live in the same slot.

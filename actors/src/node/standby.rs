@@ -44,6 +44,8 @@ pub(crate) struct Standby {
 pub(crate) enum Slot {
     /// Being loaded; whoever removes the slot meanwhile abandons the load.
     Loading,
+    /// Being loaded, and its lease was granted meanwhile: the load runs it when done.
+    Granted,
     /// Spawned, waiting for its lease.
     Ready(Standby),
 }
@@ -86,8 +88,8 @@ impl Node {
         if !load.is_empty() {
             info!(
                 partitions = load.len(),
-                "a peer is silent: spawning the monitors of the partitions this node would take \
-                 over, held back until their leases are granted"
+                "a peer is silent or leaving: spawning the monitors of the partitions this node \
+                 would take over, held back until their leases are granted"
             );
             let node = self.clone();
             tokio::spawn(async move { node.load_standby(load).await });
@@ -101,7 +103,7 @@ impl Node {
             Ok(versions) => versions,
             Err(err) => {
                 warn!(error = %err, "cannot read partition versions; no standby this round");
-                self.abandon_loading(&partitions);
+                self.abandon_loading(&partitions).await;
                 return;
             }
         };
@@ -129,7 +131,7 @@ impl Node {
             (Ok(monitors), Ok(states)) => (monitors, states),
             (Err(err), _) | (_, Err(err)) => {
                 warn!(partition, error = %err, "cannot load a partition for standby");
-                self.abandon_loading(&[partition]);
+                self.abandon_loading(&[partition]).await;
                 return;
             }
         };
@@ -146,44 +148,92 @@ impl Node {
             }
             entries.push((Arc::new(monitor), state));
         }
-        let Some(mut slots) = self.slots() else { return };
-        // Spawned while the slot is locked, so that no stop can look at it in between and
-        // miss them.
-        if matches!(slots.get(&partition), Some(Slot::Loading)) {
-            let spawned = starts.len();
-            let _ = supervisor.cast(SupervisorMsg::Upsert(starts));
-            slots.insert(partition, Slot::Ready(Standby { version, gate, spawned, entries }));
-        }
-    }
-
-    /// Forgets the slots of `partitions` that are still loading.
-    fn abandon_loading(&self, partitions: &[u32]) {
-        let Some(mut slots) = self.slots() else { return };
-        for partition in partitions {
-            if matches!(slots.get(partition), Some(Slot::Loading)) {
-                slots.remove(partition);
+        let standby = Standby { version, gate, spawned: starts.len(), entries };
+        let granted = {
+            let Some(mut slots) = self.slots() else { return };
+            // Spawned while the slot is locked, so that no stop can look at it in between and
+            // miss them.
+            match slots.get(&partition) {
+                Some(Slot::Loading) => {
+                    let _ = supervisor.cast(SupervisorMsg::Upsert(starts));
+                    slots.insert(partition, Slot::Ready(standby));
+                    None
+                }
+                Some(Slot::Granted) => {
+                    let _ = supervisor.cast(SupervisorMsg::Upsert(starts));
+                    slots.remove(&partition);
+                    Some(standby)
+                }
+                _ => None,
             }
+        };
+        if let Some(standby) = granted {
+            let (count, reload) = self.run_standby(vec![(partition, standby)]).await;
+            let count = count + self.adopt_partitions(&reload).await;
+            info!(partition, monitors = count, "took over a partition granted while it loaded");
         }
     }
 
-    /// Runs the standby monitors of the partitions just `granted` here whose definitions have
-    /// not changed since they were loaded: on the board (with their states read again if those
-    /// changed), marked running, gate open. Returns how many monitors that started, and the
-    /// granted partitions that still need loading.
-    pub(crate) async fn start_standby(&self, granted: &[u32]) -> (usize, Vec<u32>) {
-        let Some(cluster) = self.cluster() else { return (0, granted.to_vec()) };
-        let taken: Vec<(u32, Standby)> = {
-            let Some(mut slots) = self.slots() else { return (0, granted.to_vec()) };
+    /// Forgets the slots of `partitions` that are still loading; loads those granted
+    /// meanwhile as usual.
+    async fn abandon_loading(&self, partitions: &[u32]) {
+        let granted: Vec<u32> = {
+            let Some(mut slots) = self.slots() else { return };
+            let mut granted = Vec::new();
+            for &partition in partitions {
+                match slots.get(&partition) {
+                    Some(Slot::Loading) => {}
+                    Some(Slot::Granted) => granted.push(partition),
+                    _ => continue,
+                }
+                slots.remove(&partition);
+            }
             granted
-                .iter()
-                .filter_map(|p| match slots.remove(p) {
-                    Some(Slot::Ready(standby)) => Some((*p, standby)),
-                    _ => None, // none, or still loading: that load is abandoned
-                })
-                .collect()
+        };
+        if !granted.is_empty() {
+            self.adopt_partitions(&granted).await;
+        }
+    }
+
+    /// Takes the partitions just `granted` here off standby: runs those spawned (see
+    /// [`Node::run_standby`]) and marks those still loading, which their load runs when done.
+    /// Returns how many monitors started, and the granted partitions that need loading as
+    /// usual (none on standby, or changed since).
+    pub(crate) async fn start_standby(&self, granted: &[u32]) -> (usize, Vec<u32>) {
+        let (taken, mut rest) = {
+            let Some(mut slots) = self.slots() else { return (0, granted.to_vec()) };
+            let (mut taken, mut rest) = (Vec::new(), Vec::new());
+            for &partition in granted {
+                match slots.get_mut(&partition) {
+                    Some(slot @ (Slot::Loading | Slot::Granted)) => *slot = Slot::Granted,
+                    Some(Slot::Ready(_)) => {
+                        if let Some(Slot::Ready(standby)) = slots.remove(&partition) {
+                            taken.push((partition, standby));
+                        }
+                    }
+                    None => rest.push(partition),
+                }
+            }
+            (taken, rest)
         };
         if taken.is_empty() {
-            return (0, granted.to_vec());
+            return (0, rest);
+        }
+        let (count, reload) = self.run_standby(taken).await;
+        rest.extend(reload);
+        (count, rest)
+    }
+
+    /// Runs standby partitions whose lease this node holds and whose definitions have not
+    /// changed since they were loaded: on the board (with their states read again if those
+    /// changed), marked running, gate open. The others are stopped. Returns how many monitors
+    /// started, and the held partitions that need loading as usual.
+    async fn run_standby(&self, taken: Vec<(u32, Standby)>) -> (usize, Vec<u32>) {
+        let Some(cluster) = self.cluster() else { return (0, Vec::new()) };
+        let (taken, lost): (Vec<_>, Vec<_>) =
+            taken.into_iter().partition(|(partition, _)| cluster.fences.holds(*partition));
+        if !lost.is_empty() {
+            self.stop_standby(lost.into_iter().map(|(_, standby)| standby).collect()).await;
         }
         let partitions: Vec<u32> = taken.iter().map(|(partition, _)| *partition).collect();
         let versions = cluster.coordinator.partition_versions(&partitions).await.ok();
@@ -194,17 +244,14 @@ impl Node {
                     let stale_states = now.states != standby.version.states;
                     usable.push((partition, standby, stale_states));
                 }
-                _ => changed.push(standby),
+                _ => changed.push((partition, standby)),
             }
         }
         let reread = usable.iter().map(|(partition, _, stale)| async move {
-            match stale {
-                true => Some(cluster.coordinator.partition_states(*partition).await),
-                false => None,
-            }
+            if *stale { Some(cluster.coordinator.partition_states(*partition).await) } else { None }
         });
         let reread = join_all(reread).await;
-        let mut started = (0, Vec::new());
+        let mut started = 0;
         for ((partition, mut standby, _), states) in usable.into_iter().zip(reread) {
             match states {
                 None => {}
@@ -216,7 +263,7 @@ impl Node {
                 }
                 Some(Err(err)) => {
                     warn!(partition, error = %err, "cannot read states again; loading anew");
-                    changed.push(standby);
+                    changed.push((partition, standby));
                     continue;
                 }
             }
@@ -225,23 +272,19 @@ impl Node {
             }
             cluster.running.lock().unwrap_or_else(|poison| poison.into_inner()).insert(partition);
             standby.gate.open();
-            started.0 += standby.spawned;
-            started.1.push(partition);
+            started += standby.spawned;
             tokio::task::yield_now().await;
         }
         if let Ok(supervisor) = self.supervisor() {
             let _ = supervisor.cast(SupervisorMsg::GatesOpened);
         }
+        let reload: Vec<u32> = changed.iter().map(|(partition, _)| *partition).collect();
         if !changed.is_empty() {
-            info!(
-                partitions = changed.len(),
-                "monitors changed since their standby load; reloading"
-            );
-            self.stop_standby(changed).await;
+            info!(partitions = changed.len(), "changed since their standby load; loading anew");
+            self.stop_standby(changed.into_iter().map(|(_, standby)| standby).collect()).await;
         }
         self.set_standby_gauge();
-        let rest = granted.iter().copied().filter(|p| !started.1.contains(p)).collect();
-        (started.0, rest)
+        (started, reload)
     }
 
     /// Stops the monitors of standby partitions that will not run here (or not as loaded).
@@ -264,7 +307,7 @@ impl Node {
             .values()
             .map(|slot| match slot {
                 Slot::Ready(standby) => standby.spawned,
-                Slot::Loading => 0,
+                Slot::Loading | Slot::Granted => 0,
             })
             .sum();
         drop(slots);

@@ -63,6 +63,9 @@ pub(crate) struct Cluster {
     pub server_id: Mutex<Option<String>>,
     /// Set once the first tick has run (the node has taken its share).
     pub settled: AtomicBool,
+    /// Held by each round of partition work, and by a standby load that starts a partition
+    /// granted while it loaded: one at a time.
+    pub work: tokio::sync::Mutex<()>,
     /// Partitions spawned ahead, while a silent peer still holds them (see `standby.rs`).
     pub standby: Mutex<super::standby::Slots>,
     /// The peers' last heartbeats, as the ownership loop saw them.
@@ -92,6 +95,7 @@ impl Cluster {
             stale: Mutex::new(HashSet::new()),
             server_id: Mutex::new(None),
             settled: AtomicBool::new(false),
+            work: tokio::sync::Mutex::new(()),
             standby: Mutex::new(Default::default()),
             heartbeats: Mutex::new(HeartbeatWatch::default()),
             tasks: Mutex::new(Vec::new()),
@@ -245,6 +249,7 @@ impl Node {
             // reactions record their outcomes; `leave_cluster` releases them all at the end.
             return Round::Settled;
         }
+        let _work = cluster.work.lock().await;
         let sent = Instant::now();
         let me = self.node_id().to_owned();
         self.apply_renewals().await;

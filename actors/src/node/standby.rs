@@ -21,7 +21,7 @@ use cloudroutes_engine::cluster::PartitionVersion;
 use cloudroutes_engine::{Monitor, MonitorId, MonitorState};
 use futures::future::join_all;
 use tokio::task::JoinSet;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::partitions::{ADOPT_AT_ONCE, continuity_due};
 use super::{Node, call};
@@ -151,32 +151,40 @@ impl Node {
         let standby = Standby { version, gate, spawned: starts.len(), entries };
         let granted = {
             let Some(mut slots) = self.slots() else { return };
-            // Spawned while the slot is locked, so that no stop can look at it in between and
-            // miss them.
             match slots.get(&partition) {
                 Some(Slot::Loading) => {
+                    // Spawned while the slot is locked, so that no stop can look at it in
+                    // between and miss them.
                     let _ = supervisor.cast(SupervisorMsg::Upsert(starts));
                     slots.insert(partition, Slot::Ready(standby));
-                    None
+                    return;
                 }
-                Some(Slot::Granted) => {
-                    let _ = supervisor.cast(SupervisorMsg::Upsert(starts));
-                    slots.remove(&partition);
-                    Some(standby)
-                }
-                _ => None,
+                Some(Slot::Granted) => (starts, standby),
+                _ => return,
             }
         };
-        if let Some(standby) = granted {
-            let (count, reload) = self.run_standby(vec![(partition, standby)]).await;
-            let count = count + self.adopt_partitions(&reload).await;
-            info!(partition, monitors = count, "took over a partition granted while it loaded");
+        let (starts, standby) = granted;
+        // Granted while it loaded. No ownership round runs while it starts, so none can stop
+        // or release it half-way; the round that ran meanwhile may have dropped it.
+        let _work = cluster.work.lock().await;
+        {
+            let Some(mut slots) = self.slots() else { return };
+            if !matches!(slots.get(&partition), Some(Slot::Granted)) {
+                return;
+            }
+            slots.remove(&partition);
+            let _ = supervisor.cast(SupervisorMsg::Upsert(starts));
         }
+        let (count, reload) = self.run_standby(vec![(partition, standby)]).await;
+        let count = count + self.adopt_partitions(&reload).await;
+        debug!(partition, monitors = count, "took over a partition granted while it loaded");
     }
 
     /// Forgets the slots of `partitions` that are still loading; loads those granted
     /// meanwhile as usual.
     async fn abandon_loading(&self, partitions: &[u32]) {
+        let Some(cluster) = self.cluster() else { return };
+        let _work = cluster.work.lock().await;
         let granted: Vec<u32> = {
             let Some(mut slots) = self.slots() else { return };
             let mut granted = Vec::new();

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cloudroutes_engine::{Monitor, MonitorId, ReactionId, Timestamp};
+use cloudroutes_engine::{Monitor, MonitorId, MonitorState, ReactionId, StoreError, Timestamp};
 use time::OffsetDateTime;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -15,7 +15,16 @@ use tracing::{info, warn};
 use super::{LOAD_PAGE, Node, call};
 use crate::root::runnable;
 use crate::router::RouterMsg;
-use crate::supervisor::SupervisorMsg;
+use crate::supervisor::{Start, SupervisorMsg};
+
+/// A partition as loaded from the store.
+#[derive(Default)]
+pub(super) struct Loaded {
+    /// What starts its monitors that run on a schedule.
+    pub starts: Vec<Start>,
+    /// Every monitor, with its state: what goes on the board.
+    pub entries: Vec<(Arc<Monitor>, MonitorState)>,
+}
 
 /// Partitions loaded at once when adopting many.
 pub(super) const ADOPT_AT_ONCE: usize = 8;
@@ -63,36 +72,47 @@ impl Node {
 
     /// Loads one partition's monitors and states and starts them; returns how many.
     async fn adopt_partition(&self, partition: u32) -> usize {
-        let Some(cluster) = self.cluster() else { return 0 };
-        let parts = &self.inner.parts;
-        let Ok(supervisor) = self.supervisor() else { return 0 };
-        let (monitors, states) = tokio::join!(
-            cluster.coordinator.partition_monitors(partition),
-            cluster.coordinator.partition_states(partition)
-        );
-        let (monitors, states) = match (monitors, states) {
-            (Ok(monitors), Ok(states)) => (monitors, states),
-            (Err(err), _) | (_, Err(err)) => {
+        let (Some(cluster), Ok(supervisor)) = (self.cluster(), self.supervisor()) else { return 0 };
+        let loaded = match self.load_partition(partition).await {
+            Ok(loaded) => loaded,
+            Err(err) => {
                 warn!(partition, error = %err, "cannot load a partition; retrying at the next tick");
                 cluster.fences.drop_partition(partition);
                 return 0;
             }
         };
-        let count = monitors.len();
-        let mut states: HashMap<MonitorId, _> = states.into_iter().collect();
-        let mut starts = Vec::with_capacity(count);
-        for monitor in monitors {
-            let state = states.remove(&monitor.id).unwrap_or_default();
-            let last_check_at = state.last_check_at;
-            if let Some(mut start) = runnable(&monitor, &parts.check_context) {
-                start.first_due = continuity_due(last_check_at, start.interval);
-                starts.push(start);
-            }
-            parts.board.upsert(Arc::new(monitor), state);
+        let count = loaded.entries.len();
+        for (monitor, state) in loaded.entries {
+            self.inner.parts.board.upsert(monitor, state);
         }
-        let _ = supervisor.cast(SupervisorMsg::Upsert(starts));
+        let _ = supervisor.cast(SupervisorMsg::Upsert(loaded.starts));
         cluster.running.lock().unwrap_or_else(|poison| poison.into_inner()).insert(partition);
         count
+    }
+
+    /// Loads one partition's monitors and states from the store: what starts those that run
+    /// (each due one interval after its last check), and every monitor with its state.
+    pub(super) async fn load_partition(&self, partition: u32) -> Result<Loaded, StoreError> {
+        let Some(cluster) = self.cluster() else { return Ok(Loaded::default()) };
+        let (monitors, states) = tokio::join!(
+            cluster.coordinator.partition_monitors(partition),
+            cluster.coordinator.partition_states(partition)
+        );
+        let (monitors, states) = (monitors?, states?);
+        let mut states: HashMap<MonitorId, _> = states.into_iter().collect();
+        let mut loaded = Loaded {
+            starts: Vec::with_capacity(monitors.len()),
+            entries: Vec::with_capacity(monitors.len()),
+        };
+        for monitor in monitors {
+            let state = states.remove(&monitor.id).unwrap_or_default();
+            if let Some(mut start) = runnable(&monitor, &self.inner.parts.check_context) {
+                start.first_due = continuity_due(state.last_check_at, start.interval);
+                loaded.starts.push(start);
+            }
+            loaded.entries.push((Arc::new(monitor), state));
+        }
+        Ok(loaded)
     }
 
     /// Stops the monitors of `partitions` and forgets them. With `flush`, pending state is

@@ -23,10 +23,9 @@ use futures::future::join_all;
 use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::partitions::{ADOPT_AT_ONCE, continuity_due};
+use super::partitions::{ADOPT_AT_ONCE, Loaded};
 use super::{Node, call};
 use crate::gate::Gate;
-use crate::root::runnable;
 use crate::supervisor::SupervisorMsg;
 
 /// One partition's monitors, spawned behind a closed gate.
@@ -122,31 +121,19 @@ impl Node {
     /// Loads one partition and spawns its monitors behind a new gate, unless its slot was
     /// removed meanwhile.
     async fn load_standby_partition(&self, partition: u32, version: PartitionVersion) {
-        let (Some(cluster), Ok(supervisor)) = (self.cluster(), self.supervisor()) else { return };
-        let (monitors, states) = tokio::join!(
-            cluster.coordinator.partition_monitors(partition),
-            cluster.coordinator.partition_states(partition)
-        );
-        let (monitors, states) = match (monitors, states) {
-            (Ok(monitors), Ok(states)) => (monitors, states),
-            (Err(err), _) | (_, Err(err)) => {
+        let Ok(supervisor) = self.supervisor() else { return };
+        let Some(cluster) = self.cluster() else { return };
+        let Loaded { mut starts, entries } = match self.load_partition(partition).await {
+            Ok(loaded) => loaded,
+            Err(err) => {
                 warn!(partition, error = %err, "cannot load a partition for standby");
                 self.abandon_loading(&[partition]).await;
                 return;
             }
         };
         let gate = Arc::new(Gate::default());
-        let mut states: HashMap<MonitorId, MonitorState> = states.into_iter().collect();
-        let mut starts = Vec::with_capacity(monitors.len());
-        let mut entries = Vec::with_capacity(monitors.len());
-        for monitor in monitors {
-            let state = states.remove(&monitor.id).unwrap_or_default();
-            if let Some(mut start) = runnable(&monitor, &self.inner.parts.check_context) {
-                start.first_due = continuity_due(state.last_check_at, start.interval);
-                start.gate = Some(Arc::clone(&gate));
-                starts.push(start);
-            }
-            entries.push((Arc::new(monitor), state));
+        for start in &mut starts {
+            start.gate = Some(Arc::clone(&gate));
         }
         let standby = Standby { version, gate, spawned: starts.len(), entries };
         let granted = {

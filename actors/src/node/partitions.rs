@@ -27,7 +27,29 @@ pub(super) struct Loaded {
 }
 
 /// Partitions loaded at once when adopting many.
-pub(super) const ADOPT_AT_ONCE: usize = 8;
+const ADOPT_AT_ONCE: usize = 8;
+
+/// Runs `loads` (one per partition), [`ADOPT_AT_ONCE`] at a time, each in its own task, so
+/// that decoding uses every core while Redis answers the next read; returns what each returned
+/// (none for a load that panicked).
+pub(super) async fn at_once<F>(loads: Vec<F>) -> Vec<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let mut running = JoinSet::new();
+    let mut done = Vec::new();
+    for load in loads {
+        if running.len() >= ADOPT_AT_ONCE {
+            done.extend(running.join_next().await.and_then(Result::ok));
+        }
+        running.spawn(load);
+    }
+    while let Some(finished) = running.join_next().await {
+        done.extend(finished.ok());
+    }
+    done
+}
 
 /// Longest spread of the first checks of monitors that were overdue when adopted.
 const OVERDUE_SPREAD: Duration = Duration::from_secs(1);
@@ -51,23 +73,17 @@ pub(super) fn continuity_due(
 
 impl Node {
     /// Loads the monitors and states of `partitions` and starts them; returns how many.
-    /// Several partitions load at once, each in its own task, so that decoding uses every
-    /// core while Redis answers the next read. The supervisor spawns what waits soonest due
+    /// Several partitions load at once ([`at_once`]). The supervisor spawns what waits soonest due
     /// first, so overdue monitors of a partition loaded last do not wait behind the rest.
     pub(crate) async fn adopt_partitions(&self, partitions: &[u32]) -> usize {
-        let mut loads = JoinSet::new();
-        let mut count = 0;
-        for &partition in partitions {
-            if loads.len() >= ADOPT_AT_ONCE {
-                count += loads.join_next().await.and_then(Result::ok).unwrap_or(0);
-            }
-            let node = self.clone();
-            loads.spawn(async move { node.adopt_partition(partition).await });
-        }
-        while let Some(loaded) = loads.join_next().await {
-            count += loaded.unwrap_or(0);
-        }
-        count
+        let loads: Vec<_> = partitions
+            .iter()
+            .map(|&partition| {
+                let node = self.clone();
+                async move { node.adopt_partition(partition).await }
+            })
+            .collect();
+        at_once(loads).await.into_iter().sum()
     }
 
     /// Loads one partition's monitors and states and starts them; returns how many.

@@ -20,10 +20,9 @@ use std::sync::{Arc, MutexGuard};
 use cloudroutes_engine::cluster::PartitionVersion;
 use cloudroutes_engine::{Monitor, MonitorId, MonitorState};
 use futures::future::join_all;
-use tokio::task::JoinSet;
 use tracing::{debug, info, warn};
 
-use super::partitions::{ADOPT_AT_ONCE, Loaded};
+use super::partitions::{Loaded, at_once};
 use super::{Node, call};
 use crate::gate::Gate;
 use crate::supervisor::SupervisorMsg;
@@ -106,15 +105,15 @@ impl Node {
                 return;
             }
         };
-        let mut loads = JoinSet::new();
-        for (partition, version) in partitions.into_iter().zip(versions) {
-            if loads.len() >= ADOPT_AT_ONCE {
-                loads.join_next().await;
-            }
-            let node = self.clone();
-            loads.spawn(async move { node.load_standby_partition(partition, version).await });
-        }
-        while loads.join_next().await.is_some() {}
+        let loads: Vec<_> = partitions
+            .into_iter()
+            .zip(versions)
+            .map(|(partition, version)| {
+                let node = self.clone();
+                async move { node.load_standby_partition(partition, version).await }
+            })
+            .collect();
+        at_once(loads).await;
         self.set_standby_gauge();
     }
 

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use cloudroutes_actors::cluster::transport::{TlsFiles, Transport, TransportConfig};
-use cloudroutes_actors::{ClusterSetup, Node};
+use cloudroutes_actors::{ClusterSetup, Lifeline, Node};
 use cloudroutes_engine::Store;
-use cloudroutes_engine::cluster::Fences;
+use cloudroutes_engine::cluster::{Coordinator, Fences};
 use cloudroutes_engine::config::{FlagOverrides, NodeConfig};
 use cloudroutes_engine::store::embedded::EmbeddedStore;
 use cloudroutes_engine::store::redis::{RedisOptions, RedisStore};
@@ -119,19 +119,24 @@ async fn start_node(config: &NodeConfig, node_id: &str) -> anyhow::Result<Node> 
         );
     }
     let fences = Arc::new(Fences::new(Duration::from_millis(cluster.fence_ms)));
-    let options = RedisOptions {
-        node_id: node_id.to_owned(),
-        partitions: cluster.partitions,
-        history_max_events: config.engine.history_max_events,
-        response_timeout: Duration::from_millis(cluster.redis_timeout_ms),
-    };
     let redis =
-        RedisStore::connect(&config.store.url, options, Arc::clone(&fences)).await.with_context(
-            || format!("connecting to the Redis store at {}", redact_url(&config.store.url)),
-        )?;
+        RedisStore::connect(&config.store.url, options_for(config, node_id), Arc::clone(&fences))
+            .await
+            .with_context(|| {
+                format!("connecting to the Redis store at {}", redact_url(&config.store.url))
+            })?;
     let redis = Arc::new(secrets::seal(redis, config, false).await?);
     let store: Arc<dyn Store> = redis.clone();
-    let setup = ClusterSetup { coordinator: redis, fences };
+    let url = config.store.url.clone();
+    let lifeline_options = options_for(config, node_id);
+    let lifeline_fences = Arc::clone(&fences);
+    let lifeline = Lifeline::start(move || async move {
+        let redis = RedisStore::connect(&url, lifeline_options, lifeline_fences).await?;
+        Ok::<_, cloudroutes_engine::StoreError>(Arc::new(redis) as Arc<dyn Coordinator>)
+    })
+    .await
+    .context("starting the lifeline (heartbeat and lease renewals)")?;
+    let setup = ClusterSetup { coordinator: redis, fences, lifeline };
     let node = Node::start_cluster(config.clone(), node_id.to_owned(), store, setup)
         .await
         .context("starting the node")?;
@@ -157,6 +162,16 @@ async fn start_node(config: &NodeConfig, node_id: &str) -> anyhow::Result<Node> 
     }
     node.join_cluster().await;
     Ok(node)
+}
+
+/// The Redis store's options for this node.
+fn options_for(config: &NodeConfig, node_id: &str) -> RedisOptions {
+    RedisOptions {
+        node_id: node_id.to_owned(),
+        partitions: config.cluster.partitions,
+        history_max_events: config.engine.history_max_events,
+        response_timeout: Duration::from_millis(config.cluster.redis_timeout_ms),
+    }
 }
 
 /// Returns a Redis URL without its password, for messages.

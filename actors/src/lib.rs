@@ -7,6 +7,7 @@
 //! - [`supervisor`]: starts, reconfigures, stops and restarts (with backoff) monitor actors.
 //! - [`monitor`]: one actor per monitor, with its own schedule.
 //! - [`gate`]: holds monitors spawned ahead of a takeover back until their lease is granted.
+//! - [`lifeline`]: the thread that keeps a cluster member's heartbeat and leases alive.
 //! - [`router`]: folds results into state, persists transitions, fires gated reactions.
 //! - [`firing`]: runs one reaction firing with limits, deadline and retries; records it.
 //! - [`board`]: monitors and their live state, shared by routers and the API.
@@ -18,6 +19,7 @@ pub mod cluster;
 pub mod error;
 pub mod firing;
 pub mod gate;
+pub mod lifeline;
 pub mod metrics;
 pub mod monitor;
 pub mod node;
@@ -31,6 +33,7 @@ pub mod validate;
 mod tests;
 
 pub use error::NodeError;
+pub use lifeline::Lifeline;
 pub use node::{
     ClusterSetup, ClusterView, MonitorFilter, MonitorView, Node, NodeInbox, NodeStatus,
     ReactionView,

@@ -100,6 +100,8 @@ pub struct ClusterSetup {
     /// The leases this node holds, as its clock sees them (shared with the store's fenced
     /// writes).
     pub fences: Arc<Fences>,
+    /// Where the heartbeat and the lease renewals run, with a coordinator of their own.
+    pub lifeline: crate::Lifeline,
 }
 
 impl Node {
@@ -128,7 +130,7 @@ impl Node {
         setup: ClusterSetup,
     ) -> Result<Self, NodeError> {
         let partitions = config.cluster.partitions;
-        let cluster = cluster::Cluster::new(setup.coordinator, setup.fences, partitions);
+        let cluster = cluster::Cluster::new(setup, partitions);
         let node = Self::start_with(config, node_id, store, Some(cluster)).await?;
         if let Some(cluster) = node.cluster() {
             // A restarted node takes part again even if it was drained before.
@@ -324,7 +326,7 @@ impl Node {
     pub async fn shutdown(&self) {
         let parts = &self.inner.parts;
         parts.stopping.store(true, Ordering::SeqCst);
-        self.announce_leaving().await;
+        self.announce().await;
         if let Some(supervisor) = parts.supervisor() {
             let _ = supervisor.stop_and_wait(None, Some(CALL_TIMEOUT)).await;
         }

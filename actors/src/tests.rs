@@ -23,6 +23,7 @@ use crate::{MonitorDraft, Node, ReactionDraft};
 
 mod batches;
 mod group_commit;
+mod lifeline;
 
 /// A check that panics on its first `panics` runs, then is healthy; counts runs.
 #[derive(Debug)]

@@ -47,6 +47,8 @@ pub(crate) enum Round {
 pub(crate) struct Cluster {
     pub coordinator: Arc<dyn Coordinator>,
     pub fences: Arc<Fences>,
+    /// Runs the heartbeat and the lease keeper, on a thread and a connection of their own.
+    pub lifeline: crate::Lifeline,
     pub transport: OnceLock<Transport>,
     pub partitions: u32,
     pub started_at: Timestamp,
@@ -78,14 +80,11 @@ pub(crate) struct Cluster {
 }
 
 impl Cluster {
-    pub(crate) fn new(
-        coordinator: Arc<dyn Coordinator>,
-        fences: Arc<Fences>,
-        partitions: u32,
-    ) -> Self {
+    pub(crate) fn new(setup: super::ClusterSetup, partitions: u32) -> Self {
         Self {
-            coordinator,
-            fences,
+            coordinator: setup.coordinator,
+            fences: setup.fences,
+            lifeline: setup.lifeline,
             transport: OnceLock::new(),
             partitions,
             started_at: OffsetDateTime::now_utc(),
@@ -157,20 +156,20 @@ impl Node {
     }
 
     /// Joins the cluster (cluster mode only): heartbeat, a short wait so that peers starting at
-    /// the same moment are counted, the heartbeat loop and the lease keeper, a first round of
-    /// partition work (this node takes its share before it reports ready), then the ownership
-    /// loop.
+    /// the same moment are counted, the heartbeat loop and the lease keeper (on the lifeline,
+    /// where no monitor work delays them), a first round of partition work (this node takes
+    /// its share before it reports ready), then the ownership loop.
     ///
     /// Call it once, after [`Node::attach_transport`] (if the node has a transport), so that
     /// peers can reach this node as soon as they see its heartbeat.
     pub async fn join_cluster(&self) {
         let Some(cluster) = self.cluster() else { return };
-        self.heartbeat().await;
+        self.announce().await;
         tokio::time::sleep(Duration::from_millis(self.inner.config.cluster.heartbeat_ms)).await;
         let beater = self.clone();
-        let beater = tokio::spawn(async move { beater.heartbeat_loop().await });
+        let beater = cluster.lifeline.spawn(async move { beater.heartbeat_loop().await });
         let keeper = self.clone();
-        let keeper = tokio::spawn(async move { keeper.lease_keeper().await });
+        let keeper = cluster.lifeline.spawn(async move { keeper.lease_keeper().await });
         cluster.tasks.lock().unwrap_or_else(|poison| poison.into_inner()).extend([beater, keeper]);
         let started = Instant::now();
         let first = self.tick().await;
@@ -181,7 +180,7 @@ impl Node {
     }
 
     /// Refreshes this node's heartbeat every `heartbeat_ms`, on its own: neither partition work
-    /// nor a slow renewal delays it.
+    /// nor a slow renewal delays it. Runs on the lifeline.
     async fn heartbeat_loop(&self) {
         let period = Duration::from_millis(self.inner.config.cluster.heartbeat_ms);
         loop {
@@ -194,7 +193,7 @@ impl Node {
     /// Keeps the leases alive, every `renew_ms`, and does nothing else: no partition work ever
     /// delays a renewal (a node busy adopting or reconciling a large share must not fence
     /// itself off). What the renewals find (leases lost, leases held again after a lapse) is
-    /// handed to the ownership loop.
+    /// handed to the ownership loop. Runs on the lifeline.
     async fn lease_keeper(&self) {
         let renew = Duration::from_millis(self.inner.config.cluster.renew_ms);
         loop {
@@ -233,10 +232,12 @@ impl Node {
         }
     }
 
+    /// Refreshes this node's heartbeat, through the lifeline's connection.
     async fn heartbeat(&self) {
         let Some(cluster) = self.cluster() else { return };
         let ttl = Duration::from_millis(self.inner.config.cluster.heartbeat_ttl_ms);
-        if let Err(err) = cluster.coordinator.heartbeat(&self.member_record(), ttl).await {
+        let coordinator = cluster.lifeline.coordinator();
+        if let Err(err) = coordinator.heartbeat(&self.member_record(), ttl).await {
             warn!(error = %err, "could not refresh this node's heartbeat");
         }
     }
@@ -450,7 +451,8 @@ impl Node {
             return;
         }
         let ttl = Duration::from_millis(self.inner.config.cluster.lease_ms);
-        let renewed = match cluster.coordinator.renew(self.node_id(), &leases, ttl).await {
+        let coordinator = cluster.lifeline.coordinator();
+        let renewed = match coordinator.renew(self.node_id(), &leases, ttl).await {
             Ok(renewed) => renewed,
             Err(err) => {
                 warn!(error = %err, "could not renew leases");
@@ -476,7 +478,7 @@ impl Node {
     /// Notices a store restart (its id changed) and holds reactions for the quarantine.
     async fn check_server_restart(&self) {
         let Some(cluster) = self.cluster() else { return };
-        let Ok(id) = cluster.coordinator.server_id().await else { return };
+        let Ok(id) = cluster.lifeline.coordinator().server_id().await else { return };
         let mut known = cluster.server_id.lock().unwrap_or_else(|poison| poison.into_inner());
         if known.as_ref().is_some_and(|known| *known != id) {
             let hold = Duration::from_millis(self.inner.config.cluster.quarantine_ms);
@@ -508,18 +510,27 @@ impl Node {
         }
     }
 
-    /// Tells the peers at once that this node is leaving (they put its partitions on standby
-    /// while it stops its monitors and writes their state).
-    pub(crate) async fn announce_leaving(&self) {
-        self.heartbeat().await;
+    /// Refreshes this node's heartbeat now, from the lifeline: at joining, and at the start of
+    /// a graceful shutdown to tell the peers at once that this node is leaving (they put its
+    /// partitions on standby while it stops its monitors and writes their state).
+    pub(crate) async fn announce(&self) {
+        let Some(cluster) = self.cluster() else { return };
+        let node = self.clone();
+        cluster.lifeline.run(async move { node.heartbeat().await }).await;
     }
 
     /// Cluster part of shutdown: stop taking part, stop the loop, hand every partition over
     /// and leave. Monitors are already stopped and state flushed.
     pub(crate) async fn leave_cluster(&self) {
         let Some(cluster) = self.cluster() else { return };
-        for task in cluster.tasks.lock().unwrap_or_else(|poison| poison.into_inner()).drain(..) {
+        let tasks: Vec<_> =
+            cluster.tasks.lock().unwrap_or_else(|poison| poison.into_inner()).drain(..).collect();
+        for task in &tasks {
             task.abort();
+        }
+        // A heartbeat in flight when aborted could land after the record is removed below.
+        for task in tasks {
+            let _ = task.await;
         }
         let leases = cluster.fences.leases();
         if let Err(err) = cluster.coordinator.release(self.node_id(), &leases).await {

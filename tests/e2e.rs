@@ -4,6 +4,7 @@
 
 mod api;
 mod bad_input;
+mod brake;
 mod canary;
 mod cluster;
 mod cluster_frames;

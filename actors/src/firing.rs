@@ -107,6 +107,8 @@ pub struct FiringContext {
     pub hold_until: Mutex<Option<Instant>>,
     /// Monitors with a firing running, and how many.
     pub in_flight: Mutex<HashMap<MonitorId, usize>>,
+    /// The blast-radius brake on destructive reactions.
+    pub brake: crate::brake::Brake,
 }
 
 impl FiringContext {

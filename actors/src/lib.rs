@@ -9,12 +9,14 @@
 //! - [`gate`]: holds monitors spawned ahead of a takeover back until their lease is granted.
 //! - [`lifeline`]: the thread that keeps a cluster member's heartbeat and leases alive.
 //! - [`router`]: folds results into state, persists transitions, fires gated reactions.
+//! - [`brake`]: the blast-radius brake on destructive reactions.
 //! - [`firing`]: runs one reaction firing with limits, deadline and retries; records it.
 //! - [`board`]: monitors and their live state, shared by routers and the API.
 //! - [`validate`]: the domain rules for monitor and reaction definitions.
 //! - [`metrics`]: the Prometheus metrics.
 
 pub mod board;
+pub mod brake;
 pub mod cluster;
 pub mod error;
 pub mod firing;

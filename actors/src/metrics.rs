@@ -38,6 +38,13 @@ pub struct OpLabel {
     pub op: &'static str,
 }
 
+/// Labels for destructive firings the blast-radius brake held.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BrakeLabel {
+    /// `suspect` (this node's view) or `budget` (the cluster's budget is spent).
+    pub reason: &'static str,
+}
+
 /// Every metric the node exports, and the registry that encodes them.
 #[derive(Debug)]
 pub struct Metrics {
@@ -70,6 +77,8 @@ pub struct Metrics {
     pub partitions_adopted: Counter,
     /// Firings not run because their write failed, was fenced or firings were held.
     pub firings_unfired: Counter,
+    /// Destructive firings the blast-radius brake held back, by reason.
+    pub firings_braked: Family<BrakeLabel, Counter>,
 }
 
 fn duration_histogram() -> Histogram {
@@ -115,6 +124,12 @@ impl Metrics {
             "Firings not run because their write failed, was fenced, or firings were held",
             firings_unfired.clone(),
         );
+        let firings_braked = Family::<BrakeLabel, Counter>::default();
+        registry.register(
+            "firings_braked",
+            "Destructive firings the blast-radius brake held back, by reason",
+            firings_braked.clone(),
+        );
         registry.register("checks", "Checks run, by type and outcome", checks.clone());
         registry.register(
             "check_duration_seconds",
@@ -150,6 +165,7 @@ impl Metrics {
             fenced_writes,
             partitions_adopted,
             firings_unfired,
+            firings_braked,
         }
     }
 

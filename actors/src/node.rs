@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
 use crate::board::{Board, StatusCounts};
+use crate::brake::{Brake, BrakeRules};
 use crate::error::NodeError;
 use crate::firing::{FiringContext, ReactionBook};
 use crate::metrics::Metrics;
@@ -175,6 +176,7 @@ impl Node {
             tasks: tasks.clone(),
             hold_until: std::sync::Mutex::new(None),
             in_flight: std::sync::Mutex::new(std::collections::HashMap::new()),
+            brake: Brake::new(BrakeRules::from_config(&config.engine), Arc::clone(&board)),
         });
         let monitor_shared = Arc::new(MonitorShared {
             routers: Arc::new(Routers::new(Arc::clone(&board))),

@@ -22,6 +22,7 @@ use crate::supervisor::{MonitorSupervisor, Start, SupervisorArgs, SupervisorMsg}
 use crate::{MonitorDraft, Node, ReactionDraft};
 
 mod batches;
+mod brake;
 mod group_commit;
 mod lifeline;
 

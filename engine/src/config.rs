@@ -139,6 +139,23 @@ pub struct EngineSection {
     /// Longest delay before restarting a crashed monitor actor.
     #[serde(default = "default_restart_backoff_max_ms")]
     pub restart_backoff_max_ms: u64,
+    /// Destructive reactions (reboots, power cycles, stops) that may start in any
+    /// `destructive_window_secs`, counted across every node of the cluster; beyond it they
+    /// wait for the window to free up (the blast-radius brake).
+    #[serde(default = "default_destructive_budget")]
+    pub destructive_budget: u32,
+    /// The window of `destructive_budget`, in seconds.
+    #[serde(default = "default_destructive_window_secs")]
+    pub destructive_window_secs: u64,
+    /// Share of this node's monitors, in percent, that makes its view suspect when that many
+    /// are failed at once: its destructive reactions wait until another node also sees such a
+    /// share failed (a node cut off from its targets must not reboot them all).
+    #[serde(default = "default_brake_failed_percent")]
+    pub brake_failed_percent: u32,
+    /// The share of `brake_failed_percent` counts only on a node running at least this many
+    /// monitors.
+    #[serde(default = "default_brake_min_monitors")]
+    pub brake_min_monitors: u64,
 }
 
 /// `[http]`: the API listener and its limits.
@@ -192,6 +209,18 @@ fn default_restart_backoff_initial_ms() -> u64 {
 }
 fn default_restart_backoff_max_ms() -> u64 {
     60_000
+}
+fn default_destructive_budget() -> u32 {
+    10
+}
+fn default_destructive_window_secs() -> u64 {
+    600
+}
+fn default_brake_failed_percent() -> u32 {
+    50
+}
+fn default_brake_min_monitors() -> u64 {
+    20
 }
 fn default_http_addr() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
@@ -309,7 +338,7 @@ impl NodeConfig {
         }
         let engine = &self.engine;
         let cluster = &self.cluster;
-        let ranges: [(&str, u64, u64, u64); 18] = [
+        let ranges: [(&str, u64, u64, u64); 22] = [
             ("store.cache_mb", as_u64(self.store.cache_mb), 1, 65_536),
             ("engine.check_concurrency", as_u64(engine.check_concurrency), 1, 1_000_000),
             ("engine.router_shards", as_u64(engine.router_shards), 0, 1_024),
@@ -318,6 +347,10 @@ impl NodeConfig {
             ("engine.state_flush_ms", engine.state_flush_ms, 10, 60_000),
             ("engine.history_max_events", as_u64(engine.history_max_events), 1, 1_000_000),
             ("engine.restart_backoff_initial_ms", engine.restart_backoff_initial_ms, 1, u64::MAX),
+            ("engine.destructive_budget", u64::from(engine.destructive_budget), 1, 1_000_000),
+            ("engine.destructive_window_secs", engine.destructive_window_secs, 1, 604_800),
+            ("engine.brake_failed_percent", u64::from(engine.brake_failed_percent), 1, 100),
+            ("engine.brake_min_monitors", engine.brake_min_monitors, 1, u64::MAX),
             ("http.body_limit_bytes", self.http.body_limit_bytes, 1024, 64 * 1024 * 1024),
             ("cluster.partitions", u64::from(cluster.partitions), 1, 65_536),
             ("cluster.lease_ms", cluster.lease_ms, 300, 3_600_000),

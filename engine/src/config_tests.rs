@@ -286,6 +286,12 @@ fn out_of_range_values_are_rejected_naming_the_key() {
         ("[engine]\nhistory_max_events = 0", "engine.history_max_events"),
         ("[engine]\nhistory_max_events = 1000001", "engine.history_max_events"),
         ("[engine]\nrestart_backoff_initial_ms = 0", "engine.restart_backoff_initial_ms"),
+        ("[engine]\ndestructive_budget = 0", "engine.destructive_budget"),
+        ("[engine]\ndestructive_window_secs = 0", "engine.destructive_window_secs"),
+        ("[engine]\ndestructive_window_secs = 604801", "engine.destructive_window_secs"),
+        ("[engine]\nbrake_failed_percent = 0", "engine.brake_failed_percent"),
+        ("[engine]\nbrake_failed_percent = 101", "engine.brake_failed_percent"),
+        ("[engine]\nbrake_min_monitors = 0", "engine.brake_min_monitors"),
         (
             "[engine]\nrestart_backoff_initial_ms = 2000\nrestart_backoff_max_ms = 1000",
             "engine.restart_backoff_max_ms",

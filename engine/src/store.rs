@@ -162,4 +162,15 @@ pub trait Store: Send + Sync + 'static {
         before: Option<&str>,
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StoreError>;
+
+    /// Takes up to `wanted` runs from the destructive-reaction budget: at most `limit` runs in
+    /// any `window`, counted across every node that shares this store. Returns how many were
+    /// granted (0 when the budget is spent); what is granted counts from now until `window`
+    /// has passed.
+    async fn take_destructive(
+        &self,
+        wanted: u32,
+        limit: u32,
+        window: std::time::Duration,
+    ) -> Result<u32, StoreError>;
 }

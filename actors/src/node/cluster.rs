@@ -21,6 +21,7 @@ use tracing::{info, warn};
 
 use super::Node;
 use super::liveness::HeartbeatWatch;
+use crate::brake::Share;
 use crate::cluster::transport::Transport;
 
 /// While ownership is about to change, the ownership loop runs every
@@ -272,6 +273,10 @@ impl Node {
             going.extend(members.iter().filter(|m| m.leaving && m.id != me).map(|m| m.id.clone()));
             (overdue, going)
         };
+        // What the peers see, for the blast-radius brake (a second node that confirms).
+        let shares = members.iter().filter(|m| m.id != me);
+        let shares = shares.map(|m| Share { failed: m.statuses.failed, total: m.monitors });
+        self.inner.parts.firing.brake.set_peers(shares.collect());
         let draining: HashSet<String> = match cluster.coordinator.draining().await {
             Ok(draining) => draining.into_iter().collect(),
             Err(_) => HashSet::new(),

@@ -7,21 +7,24 @@
 //! acting). A failed write is reported back to the router, which writes those states again with
 //! its next counter flush. A firing runs only when its transition (and, in cluster mode, its
 //! claim) was written: when the write failed, was fenced off, or firings are held, the firing
-//! is taken back ([`RouterMsg::Unfired`]) so that the next result decides again.
+//! is taken back ([`RouterMsg::Unfired`]) so that the next result decides again. So is a
+//! destructive firing the blast-radius brake holds back (`brake.rs`), before it is claimed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cloudroutes_engine::store::{Recorded, Transition};
 use cloudroutes_engine::{MonitorId, MonitorState, Store};
-use cloudroutes_reactions::Incident;
+use cloudroutes_reactions::{Effect, Incident};
+use foldhash::HashSet;
 use ractor::{ActorRef, RpcReplyPort};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 
 use super::{RouterMsg, Unfired};
+use crate::brake::Hold;
 use crate::firing::{FiringContext, LoadedReaction};
-use crate::metrics::{Metrics, OpLabel};
+use crate::metrics::{BrakeLabel, Metrics, OpLabel};
 
 /// A firing that waits for its transition to be durable.
 pub(super) struct PendingFiring {
@@ -140,6 +143,13 @@ async fn write(jobs: Vec<Job>, parts: &WriterParts, flushes: &AtomicUsize) {
             transition.claims.clear();
         }
     }
+    // Destructive firings the blast-radius brake holds back are not claimed either.
+    let braked = if held { HashSet::default() } else { screen(&after, parts).await };
+    if !braked.is_empty() {
+        for transition in &mut transitions {
+            transition.claims.retain(|claim| !braked.contains(&claim.key));
+        }
+    }
     let recorded = if transitions.is_empty() {
         Some(Recorded::default())
     } else {
@@ -188,6 +198,10 @@ async fn write(jobs: Vec<Job>, parts: &WriterParts, flushes: &AtomicUsize) {
                         unfired.push(undo);
                         continue;
                     }
+                    if braked.contains(&incident.idempotency_key) {
+                        unfired.push(undo);
+                        continue;
+                    }
                     parts.firing.spawn(reaction, incident);
                 }
                 if let Some((reply, state)) = reply {
@@ -203,4 +217,30 @@ async fn write(jobs: Vec<Job>, parts: &WriterParts, flushes: &AtomicUsize) {
         parts.metrics.firings_unfired.inc_by(unfired.len() as u64);
         let _ = parts.router.cast(RouterMsg::Unfired(unfired));
     }
+}
+
+/// Asks the blast-radius brake which destructive firings of this batch may run; returns the
+/// firing keys of those that wait (see `brake.rs`).
+async fn screen(after: &[After], parts: &WriterParts) -> HashSet<String> {
+    let destructive: Vec<&str> = after
+        .iter()
+        .filter_map(|step| match step {
+            After::Fire(firings, _) => Some(firings),
+            After::Barrier(_) => None,
+        })
+        .flatten()
+        .filter(|firing| firing.reaction.runner.effect() == Effect::Destructive)
+        .map(|firing| firing.incident.idempotency_key.as_str())
+        .collect();
+    let wanted = u32::try_from(destructive.len()).unwrap_or(u32::MAX);
+    let (granted, hold) = parts.firing.brake.admit(parts.store.as_ref(), wanted).await;
+    let Some(hold) = hold else { return HashSet::default() };
+    let reason = match hold {
+        Hold::Suspect => "suspect",
+        Hold::Budget => "budget",
+    };
+    let waiting =
+        &destructive[usize::try_from(granted).unwrap_or(usize::MAX).min(destructive.len())..];
+    parts.metrics.firings_braked.get_or_create(&BrakeLabel { reason }).inc_by(waiting.len() as u64);
+    waiting.iter().map(|key| (*key).to_owned()).collect()
 }

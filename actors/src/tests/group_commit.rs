@@ -101,6 +101,14 @@ impl Store for CountingStore {
     ) -> Result<Vec<cloudroutes_engine::access::AuditEntry>, StoreError> {
         self.inner.list_audit(before, limit).await
     }
+    async fn take_destructive(
+        &self,
+        wanted: u32,
+        limit: u32,
+        window: std::time::Duration,
+    ) -> Result<u32, StoreError> {
+        self.inner.take_destructive(wanted, limit, window).await
+    }
     async fn delete_reaction(&self, id: &ReactionId) -> Result<bool, StoreError> {
         self.inner.delete_reaction(id).await
     }

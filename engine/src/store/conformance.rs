@@ -14,9 +14,11 @@ use crate::model::{
 };
 
 mod access;
+mod brake;
 pub use access::{
     audit_pages_newest_first_and_is_bounded, sample_token, tokens_create_find_list_delete,
 };
+pub use brake::destructive_budget_grants_up_to_its_limit_per_window;
 
 /// The per-monitor history limit the store under test must be opened with.
 pub const HISTORY_MAX_EVENTS: usize = 5;
@@ -43,6 +45,7 @@ pub async fn run_all(store: &dyn Store) {
     notes_put_get_replace_delete(store).await;
     tokens_create_find_list_delete(store).await;
     audit_pages_newest_first_and_is_bounded(store).await;
+    destructive_budget_grants_up_to_its_limit_per_window(store).await;
 }
 
 /// Notes round-trip, replace and delete; an unknown key reads as absent.

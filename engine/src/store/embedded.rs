@@ -12,6 +12,7 @@
 //! - `event_counts`: monitor id → number of stored events, so that retention costs one lookup
 //!   per append instead of a scan;
 //! - `tokens`, `token_hashes`, `audit`: API tokens and the audit trail (see `embedded/access.rs`).
+//! - `brake`: the start times of the destructive reactions granted in the budget's window.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
@@ -30,6 +31,7 @@ use crate::error::StoreError;
 use crate::model::{Event, Monitor, MonitorId, MonitorState, Reaction, ReactionId};
 
 mod access;
+mod brake;
 
 pub use super::record::RECORD_VERSION;
 use super::record::{self, decode};
@@ -104,6 +106,7 @@ impl EmbeddedStore {
             txn.open_table(EVENT_COUNTS).map_err(embedded("create table"))?;
             txn.open_table(NOTES).map_err(embedded("create table"))?;
             access::create_tables(&txn)?;
+            brake::create_tables(&txn)?;
         }
         txn.commit().map_err(embedded("commit"))?;
         Ok(Self {
@@ -547,6 +550,15 @@ impl Store for EmbeddedStore {
             Ok(events)
         })
         .await
+    }
+
+    async fn take_destructive(
+        &self,
+        wanted: u32,
+        limit: u32,
+        window: std::time::Duration,
+    ) -> Result<u32, StoreError> {
+        self.take_destructive_runs(wanted, limit, window).await
     }
 }
 

@@ -336,6 +336,15 @@ impl<S: Store> Store for SealedStore<S> {
     ) -> Result<Vec<AuditEntry>, StoreError> {
         self.inner.list_audit(before, limit).await
     }
+
+    async fn take_destructive(
+        &self,
+        wanted: u32,
+        limit: u32,
+        window: std::time::Duration,
+    ) -> Result<u32, StoreError> {
+        self.inner.take_destructive(wanted, limit, window).await
+    }
 }
 
 #[async_trait]

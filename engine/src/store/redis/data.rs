@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 
 use super::fenced::{Fate, Item};
-use super::scripts::{DELETE_MONITOR_DATA, LIST_PAGE};
+use super::scripts::{DELETE_MONITOR_DATA, LIST_PAGE, TAKE_DESTRUCTIVE};
 use super::wire::{Batch, reply};
 use super::{RedisStore, decode, encode, keys};
 use crate::access::{ApiToken, AuditEntry};
@@ -213,6 +213,23 @@ impl Store for RedisStore {
         limit: usize,
     ) -> Result<Vec<AuditEntry>, StoreError> {
         self.audit_records(before, limit).await
+    }
+
+    async fn take_destructive(
+        &self,
+        wanted: u32,
+        limit: u32,
+        window: std::time::Duration,
+    ) -> Result<u32, StoreError> {
+        let keys = [keys::BRAKE_DESTRUCTIVE.to_owned()];
+        let mut call = TAKE_DESTRUCTIVE.evalsha(&keys);
+        call.arg(wanted).arg(limit).arg(u64::try_from(window.as_millis()).unwrap_or(u64::MAX));
+        let mut batch = Batch::new();
+        batch.push_script(&TAKE_DESTRUCTIVE, call);
+        let replies = self.send("take destructive budget", batch).await?;
+        let granted: u32 =
+            reply("take destructive budget", replies.into_iter().next().unwrap_or(Value::Nil))?;
+        Ok(granted)
     }
 
     async fn get_state(&self, id: &MonitorId) -> Result<Option<MonitorState>, StoreError> {

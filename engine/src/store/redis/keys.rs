@@ -28,6 +28,10 @@ pub(super) const NODES: &str = "cr:{members}:nodes";
 /// Set of draining node ids.
 pub(super) const DRAINING: &str = "cr:{members}:draining";
 
+/// Sorted set of the destructive reactions granted in the budget's window: member
+/// `{seconds}.{microseconds}:{n}`, scored by its start time in milliseconds (Redis `TIME`).
+pub(super) const BRAKE_DESTRUCTIVE: &str = "cr:{brake}:destructive";
+
 /// Returns the key of a node's heartbeat record.
 pub(super) fn node(id: &str) -> String {
     format!("cr:{{members}}:node:{id}")

@@ -228,8 +228,30 @@ return 0
     )
 });
 
+/// Takes runs from the destructive-reaction budget, on the server's clock (`TIME`), so every
+/// node counts the same window.
+///
+/// KEYS: 1 the budget's sorted set. ARGV: 1 runs wanted, 2 limit, 3 window in milliseconds.
+/// Returns the runs granted.
+pub(super) static TAKE_DESTRUCTIVE: LazyLock<LuaScript> = LazyLock::new(|| {
+    LuaScript::new(
+        r#"
+local wanted, limit, window = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+local granted = math.max(0, math.min(wanted, limit - redis.call('ZCARD', KEYS[1])))
+for n = 1, granted do
+  redis.call('ZADD', KEYS[1], now, time[1] .. '.' .. time[2] .. ':' .. n)
+end
+redis.call('PEXPIRE', KEYS[1], window)
+return granted
+"#,
+    )
+});
+
 /// Returns every script, to load them at connect time (so the first calls need no NOSCRIPT
 /// round trip).
-pub(super) fn all() -> [&'static LuaScript; 6] {
-    [&FENCED_WRITE, &DELETE_MONITOR_DATA, &LIST_PAGE, &ACQUIRE, &RENEW, &RELEASE]
+pub(super) fn all() -> [&'static LuaScript; 7] {
+    [&FENCED_WRITE, &DELETE_MONITOR_DATA, &LIST_PAGE, &ACQUIRE, &RENEW, &RELEASE, &TAKE_DESTRUCTIVE]
 }

@@ -1,0 +1,241 @@
+//! The blast-radius brake: destructive reactions (reboots, power cycles, stops) wait, unclaimed,
+//! while this node's view is suspect or the cluster's budget for them is spent.
+//!
+//! - **Suspect view.** When a large share of one node's monitors fail at once, that node is
+//!   more likely cut off than the world broken. Its destructive firings wait until another
+//!   node's heartbeat shows such a share failed too (a second node confirms), or until the
+//!   share falls. A lone node has no second node: it waits until the share falls.
+//! - **Budget.** At most `engine.destructive_budget` destructive firings start in any
+//!   `engine.destructive_window_secs`, counted in the store across every node.
+//!
+//! A firing that waits is taken back before anything is claimed, like a held one: the
+//! monitor's next result decides again, so the reaction runs once the brake lets go.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use cloudroutes_engine::Store;
+use cloudroutes_engine::config::EngineSection;
+use tracing::warn;
+
+use crate::board::Board;
+
+/// How long a verdict on this node's view holds before the board is counted again.
+const VERDICT_FOR: Duration = Duration::from_secs(1);
+/// At most one warning per this period; the count of firings held meanwhile goes with it.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+/// Failed and total monitors, of this node or of a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    /// Monitors failed.
+    pub failed: u64,
+    /// Monitors running.
+    pub total: u64,
+}
+
+/// The brake's settings (from `[engine]`).
+#[derive(Debug, Clone, Copy)]
+pub struct BrakeRules {
+    /// Destructive firings per window.
+    pub budget: u32,
+    /// The budget's window.
+    pub window: Duration,
+    /// The failed share, in percent, that makes a view suspect.
+    pub failed_percent: u32,
+    /// The fewest monitors a share counts on.
+    pub min_monitors: u64,
+}
+
+impl BrakeRules {
+    /// Reads the rules from the engine section.
+    pub fn from_config(engine: &EngineSection) -> Self {
+        Self {
+            budget: engine.destructive_budget,
+            window: Duration::from_secs(engine.destructive_window_secs),
+            failed_percent: engine.brake_failed_percent,
+            min_monitors: engine.brake_min_monitors,
+        }
+    }
+
+    /// Returns whether `share` counts as a large share failed at once.
+    pub fn high(&self, share: Share) -> bool {
+        share.total >= self.min_monitors
+            && u128::from(share.failed) * 100
+                >= u128::from(self.failed_percent) * u128::from(share.total)
+    }
+
+    /// Returns whether a node with `own` share failed should distrust its view: its share is
+    /// high and no peer's is.
+    pub fn suspect(&self, own: Share, peers: &[Share]) -> bool {
+        self.high(own) && !peers.iter().any(|peer| self.high(*peer))
+    }
+}
+
+/// Why a destructive firing waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// This node's view is suspect.
+    Suspect,
+    /// The budget is spent.
+    Budget,
+}
+
+/// The brake of one node.
+pub struct Brake {
+    rules: BrakeRules,
+    board: Arc<Board>,
+    /// The peers' shares as their last heartbeats gave them (cluster mode).
+    peers: RwLock<Vec<Share>>,
+    /// The last verdict on this node's view, and when it was reached.
+    verdict: Mutex<Option<(Instant, bool)>>,
+    /// When the last warning went out, and the firings held since.
+    warned: Mutex<Option<Instant>>,
+    held_since_warning: AtomicU64,
+}
+
+impl std::fmt::Debug for Brake {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Brake").field("rules", &self.rules).finish_non_exhaustive()
+    }
+}
+
+impl Brake {
+    /// A brake reading this node's share from `board`.
+    pub fn new(rules: BrakeRules, board: Arc<Board>) -> Self {
+        Self {
+            rules,
+            board,
+            peers: RwLock::new(Vec::new()),
+            verdict: Mutex::new(None),
+            warned: Mutex::new(None),
+            held_since_warning: AtomicU64::new(0),
+        }
+    }
+
+    /// Records the peers' shares (each ownership round, from their heartbeat records).
+    pub fn set_peers(&self, peers: Vec<Share>) {
+        *self.peers.write().unwrap_or_else(|poison| poison.into_inner()) = peers;
+    }
+
+    /// Returns whether this node's view is suspect now (counted at most once a second).
+    pub fn suspect(&self) -> bool {
+        let mut verdict = self.verdict.lock().unwrap_or_else(|poison| poison.into_inner());
+        if let Some((at, suspect)) = *verdict
+            && at.elapsed() < VERDICT_FOR
+        {
+            return suspect;
+        }
+        let counts = self.board.counts();
+        let wide = |count: usize| u64::try_from(count).unwrap_or(u64::MAX);
+        let own = Share {
+            failed: wide(counts.failed),
+            total: wide(counts.healthy + counts.failed + counts.unknown),
+        };
+        let peers = self.peers.read().unwrap_or_else(|poison| poison.into_inner());
+        let suspect = self.rules.suspect(own, &peers);
+        *verdict = Some((Instant::now(), suspect));
+        suspect
+    }
+
+    /// Decides, for `wanted` destructive firings about to be claimed, how many may run; the
+    /// rest wait. Takes what runs from the store's budget; when the store cannot tell, none
+    /// runs (a destructive reaction fails closed).
+    pub async fn admit(&self, store: &dyn Store, wanted: u32) -> (u32, Option<Hold>) {
+        if wanted == 0 {
+            return (0, None);
+        }
+        if self.suspect() {
+            self.held(wanted, Hold::Suspect);
+            return (0, Some(Hold::Suspect));
+        }
+        let granted = match store
+            .take_destructive(wanted, self.rules.budget, self.rules.window)
+            .await
+        {
+            Ok(granted) => granted.min(wanted),
+            Err(err) => {
+                warn!(error = %err, "cannot read the destructive-reaction budget: holding them");
+                0
+            }
+        };
+        if granted < wanted {
+            self.held(wanted - granted, Hold::Budget);
+            return (granted, Some(Hold::Budget));
+        }
+        (granted, None)
+    }
+
+    /// Counts held firings and warns at most once per [`WARN_EVERY`].
+    fn held(&self, count: u32, why: Hold) {
+        let held = self.held_since_warning.fetch_add(u64::from(count), Ordering::Relaxed)
+            + u64::from(count);
+        let mut warned = self.warned.lock().unwrap_or_else(|poison| poison.into_inner());
+        if warned.is_some_and(|at| at.elapsed() < WARN_EVERY) {
+            return;
+        }
+        *warned = Some(Instant::now());
+        self.held_since_warning.store(0, Ordering::Relaxed);
+        let rules = &self.rules;
+        match why {
+            Hold::Suspect => warn!(
+                held,
+                failed_percent = rules.failed_percent,
+                "blast-radius brake: destructive reactions wait; this node sees at least \
+                 {}% of its monitors failed and no other node does (it may be cut off)",
+                rules.failed_percent
+            ),
+            Hold::Budget => warn!(
+                held,
+                budget = rules.budget,
+                window_secs = rules.window.as_secs(),
+                "blast-radius brake: destructive reactions wait; the cluster ran {} in the \
+                 last {} s",
+                rules.budget,
+                rules.window.as_secs()
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules() -> BrakeRules {
+        BrakeRules {
+            budget: 10,
+            window: Duration::from_secs(600),
+            failed_percent: 50,
+            min_monitors: 20,
+        }
+    }
+
+    fn share(failed: u64, total: u64) -> Share {
+        Share { failed, total }
+    }
+
+    #[test]
+    fn a_share_is_high_from_the_percentage_on_and_only_on_enough_monitors() {
+        let rules = rules();
+        assert!(rules.high(share(10, 20)), "exactly half of 20");
+        assert!(!rules.high(share(9, 20)), "just under half");
+        assert!(!rules.high(share(19, 19)), "every monitor, but fewer than 20");
+        assert!(rules.high(share(u64::MAX, u64::MAX)), "no overflow");
+        assert!(!rules.high(share(0, 0)), "no monitors");
+    }
+
+    #[test]
+    fn a_view_is_suspect_when_only_this_node_sees_a_high_share() {
+        let rules = rules();
+        assert!(rules.suspect(share(15, 20), &[]), "alone, no second node confirms");
+        assert!(rules.suspect(share(15, 20), &[share(1, 100), share(0, 50)]));
+        assert!(!rules.suspect(share(15, 20), &[share(1, 100), share(60, 100)]), "confirmed");
+        assert!(!rules.suspect(share(5, 20), &[]), "a low share is trusted");
+        assert!(
+            rules.suspect(share(15, 20), &[share(5, 5)]),
+            "a peer with too few monitors confirms nothing"
+        );
+    }
+}

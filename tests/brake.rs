@@ -68,12 +68,17 @@ async fn a_reboot_past_the_clusters_budget_waits_unclaimed_and_runs_when_the_win
     wait_until(secs(10), "one reboot reaches the API", || async { api.calls().len() == 1 }).await;
     tokio::time::sleep(secs(1)).await;
     assert_eq!(api.calls().len(), 1, "the other node's reboot waits: the budget is shared");
-    let mut outcomes = 0;
+    let mut outcomes = Vec::new();
     for (id, _) in &monitors {
         let events = cluster.node(0).events(id).await;
-        outcomes += events.iter().filter(|e| e["kind"] == "reaction").count();
+        outcomes.extend(events.into_iter().filter(|e| e["kind"] == "reaction"));
     }
-    assert_eq!(outcomes, 1, "the waiting reboot was neither run nor closed");
+    let (noted, ran): (Vec<_>, Vec<_>) = outcomes.iter().partition(|e| e["outcome"] == "skipped");
+    assert_eq!(ran.len(), 1, "the waiting reboot was neither run nor closed: {outcomes:?}");
+    assert_eq!(noted.len(), 1, "its history says it waits: {outcomes:?}");
+    let detail = noted[0]["detail"].as_str().expect("detail");
+    assert!(detail.contains("started 1 destructive reactions in the last 4 s"), "{detail}");
+    assert!(noted[0]["claim"].is_null(), "a held firing claims nothing: {:?}", noted[0]);
 
     // Past the window, the next failed results decide again: the waiting reboot was not
     // claimed, so it runs now; the one that ran does not run again in its episode.
@@ -89,7 +94,7 @@ async fn a_reboot_past_the_clusters_budget_waits_unclaimed_and_runs_when_the_win
             .events(id)
             .await
             .into_iter()
-            .filter(|e| e["kind"] == "reaction")
+            .filter(|e| e["kind"] == "reaction" && e["outcome"] != "skipped")
             .collect();
         // (The sink answers `ok`, not DigitalOcean's JSON: the outcome says so; sent it was.)
         assert_eq!(reactions.len(), 1, "one reboot per monitor: {reactions:?}");

@@ -51,7 +51,10 @@ fn assert_clean(canaries: &Canaries, source: &str, text: &str) {
 
 #[tokio::test]
 async fn no_secret_comes_back_out_of_the_api_the_logs_or_the_store() {
-    let node = Node::start().await;
+    // Every reaction type fires at once, destructive ones too: more than the blast-radius
+    // brake's default budget lets start in ten minutes.
+    let node =
+        Node::start_with_env(&[("CLOUDROUTES_ENGINE_DESTRUCTIVE_BUDGET", "1000".into())]).await;
     let receiver = Receiver::start().await;
     let closed = free_port();
     let mut canaries = Canaries::new();

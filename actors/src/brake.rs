@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use cloudroutes_engine::Store;
 use cloudroutes_engine::config::EngineSection;
+use foldhash::HashSet;
 use tracing::warn;
 
 use crate::board::Board;
@@ -25,6 +26,9 @@ use crate::board::Board;
 const VERDICT_FOR: Duration = Duration::from_secs(1);
 /// At most one warning per this period; the count of firings held meanwhile goes with it.
 const WARN_EVERY: Duration = Duration::from_secs(10);
+/// Firing keys remembered as already noted in their monitor's history; the memory starts over
+/// past this many (a firing held that long may be noted once more).
+const NOTED_MAX: usize = 10_000;
 
 /// Failed and total monitors, of this node or of a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +97,8 @@ pub struct Brake {
     /// When the last warning went out, and the firings held since.
     warned: Mutex<Option<Instant>>,
     held_since_warning: AtomicU64,
+    /// Keys of the held firings already noted in their monitor's history.
+    noted: Mutex<HashSet<String>>,
 }
 
 impl std::fmt::Debug for Brake {
@@ -111,7 +117,39 @@ impl Brake {
             verdict: Mutex::new(None),
             warned: Mutex::new(None),
             held_since_warning: AtomicU64::new(0),
+            noted: Mutex::new(HashSet::default()),
         }
+    }
+
+    /// Returns whether the held firing `key` is to be noted in its monitor's history: the
+    /// first time it is held (each later result that decides it again is held silently).
+    pub fn first_hold(&self, key: &str) -> bool {
+        let mut noted = self.noted.lock().unwrap_or_else(|poison| poison.into_inner());
+        if noted.len() >= NOTED_MAX {
+            noted.clear();
+        }
+        noted.insert(key.to_owned())
+    }
+
+    /// What the history says of a firing held for `hold`.
+    pub fn detail(&self, hold: Hold) -> String {
+        let rules = &self.rules;
+        let why = match hold {
+            Hold::Suspect => format!(
+                "at least {}% of this node's monitors are failed and no other node sees as many \
+                 (this node may be cut off from its targets)",
+                rules.failed_percent
+            ),
+            Hold::Budget => format!(
+                "the cluster started {} destructive reactions in the last {} s",
+                rules.budget,
+                rules.window.as_secs()
+            ),
+        };
+        format!(
+            "held by the blast-radius brake: {why}; not run yet: the next failed result decides \
+             again"
+        )
     }
 
     /// Records the peers' shares (each ownership round, from their heartbeat records).

@@ -14,10 +14,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cloudroutes_engine::store::{Recorded, Transition};
-use cloudroutes_engine::{MonitorId, MonitorState, Store};
+use cloudroutes_engine::{Event, EventKind, MonitorId, MonitorState, ReactionOutcome, Store};
 use cloudroutes_reactions::{Effect, Incident};
 use foldhash::HashSet;
 use ractor::{ActorRef, RpcReplyPort};
+use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{error, warn};
 
@@ -144,7 +145,8 @@ async fn write(jobs: Vec<Job>, parts: &WriterParts, flushes: &AtomicUsize) {
         }
     }
     // Destructive firings the blast-radius brake holds back are not claimed either.
-    let braked = if held { HashSet::default() } else { screen(&after, parts).await };
+    let (braked, hold) =
+        if held { (HashSet::default(), None) } else { screen(&after, parts).await };
     if !braked.is_empty() {
         for transition in &mut transitions {
             transition.claims.retain(|claim| !braked.contains(&claim.key));
@@ -174,6 +176,7 @@ async fn write(jobs: Vec<Job>, parts: &WriterParts, flushes: &AtomicUsize) {
         }
     };
     let mut unfired = Vec::new();
+    let mut notes = Vec::new();
     for step in after {
         match step {
             After::Fire(firings, reply) => {
@@ -199,6 +202,11 @@ async fn write(jobs: Vec<Job>, parts: &WriterParts, flushes: &AtomicUsize) {
                         continue;
                     }
                     if braked.contains(&incident.idempotency_key) {
+                        if let Some(hold) = hold
+                            && parts.firing.brake.first_hold(&incident.idempotency_key)
+                        {
+                            notes.push(held_note(&reaction, &incident, hold, parts));
+                        }
                         unfired.push(undo);
                         continue;
                     }
@@ -213,15 +221,44 @@ async fn write(jobs: Vec<Job>, parts: &WriterParts, flushes: &AtomicUsize) {
             }
         }
     }
+    if !notes.is_empty()
+        && let Err(err) = parts.store.append_events(&notes).await
+    {
+        parts.metrics.store_errors.get_or_create(&OpLabel { op: "append_events" }).inc();
+        warn!(count = notes.len(), error = %err, "could not note held reactions in their history");
+    }
     if !unfired.is_empty() {
         parts.metrics.firings_unfired.inc_by(unfired.len() as u64);
         let _ = parts.router.cast(RouterMsg::Unfired(unfired));
     }
 }
 
+/// The history event that says a destructive firing waits, and why. It names no claim: the
+/// firing was not claimed, and runs later under the same key.
+fn held_note(
+    reaction: &LoadedReaction,
+    incident: &Incident,
+    hold: Hold,
+    parts: &WriterParts,
+) -> Event {
+    Event::new(
+        incident.monitor_id.clone(),
+        OffsetDateTime::now_utc(),
+        EventKind::Reaction {
+            reaction_id: incident.reaction_id.clone(),
+            reaction_type: reaction.runner.kind().to_owned(),
+            outcome: ReactionOutcome::Skipped,
+            episode: incident.episode,
+            detail: parts.firing.brake.detail(hold),
+            node: incident.node.clone(),
+            claim: None,
+        },
+    )
+}
+
 /// Asks the blast-radius brake which destructive firings of this batch may run; returns the
-/// firing keys of those that wait (see `brake.rs`).
-async fn screen(after: &[After], parts: &WriterParts) -> HashSet<String> {
+/// firing keys of those that wait (see `brake.rs`), and why they wait.
+async fn screen(after: &[After], parts: &WriterParts) -> (HashSet<String>, Option<Hold>) {
     let destructive: Vec<&str> = after
         .iter()
         .filter_map(|step| match step {
@@ -234,7 +271,7 @@ async fn screen(after: &[After], parts: &WriterParts) -> HashSet<String> {
         .collect();
     let wanted = u32::try_from(destructive.len()).unwrap_or(u32::MAX);
     let (granted, hold) = parts.firing.brake.admit(parts.store.as_ref(), wanted).await;
-    let Some(hold) = hold else { return HashSet::default() };
+    let Some(hold) = hold else { return (HashSet::default(), None) };
     let reason = match hold {
         Hold::Suspect => "suspect",
         Hold::Budget => "budget",
@@ -242,5 +279,5 @@ async fn screen(after: &[After], parts: &WriterParts) -> HashSet<String> {
     let waiting =
         &destructive[usize::try_from(granted).unwrap_or(usize::MAX).min(destructive.len())..];
     parts.metrics.firings_braked.get_or_create(&BrakeLabel { reason }).inc_by(waiting.len() as u64);
-    waiting.iter().map(|key| (*key).to_owned()).collect()
+    (waiting.iter().map(|key| (*key).to_owned()).collect(), Some(hold))
 }

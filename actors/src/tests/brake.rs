@@ -5,9 +5,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use cloudroutes_engine::ReactionOutcome::{self, Skipped};
 use cloudroutes_engine::config::NodeConfig;
 use cloudroutes_engine::store::embedded::EmbeddedStore;
-use cloudroutes_engine::{CallOn, CheckOutcome, Method, MonitorId, PluginSpec, ReactionId};
+use cloudroutes_engine::{
+    CallOn, CheckOutcome, EventKind, Method, MonitorId, PluginSpec, ReactionId, Store,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -76,13 +79,25 @@ fn reboot(port: u16) -> ReactionDraft {
     }
 }
 
-async fn node_with(config: impl FnOnce(&mut NodeConfig)) -> (Node, tempfile::TempDir) {
+async fn node_with(
+    config: impl FnOnce(&mut NodeConfig),
+) -> (Node, Arc<EmbeddedStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(&dir.path().join("db"), 100).unwrap());
     let mut settings = NodeConfig::default();
     settings.egress.allow = vec!["127.0.0.0/8".into()];
     config(&mut settings);
-    (Node::start(settings, "n1".into(), store).await.unwrap(), dir)
+    (Node::start(settings, "n1".into(), store.clone()).await.unwrap(), store, dir)
+}
+
+/// The reaction outcomes in a monitor's history, oldest first, with their detail.
+async fn outcomes(store: &EmbeddedStore, id: &MonitorId) -> Vec<(ReactionOutcome, String)> {
+    let events = store.list_events(id, None, 50).await.unwrap();
+    let reactions = events.into_iter().rev().filter_map(|event| match event.kind {
+        EventKind::Reaction { outcome, detail, .. } => Some((outcome, detail)),
+        _ => None,
+    });
+    reactions.collect()
 }
 
 async fn monitors(node: &Node, count: usize, reactions: &[ReactionId]) -> Vec<MonitorId> {
@@ -110,7 +125,7 @@ fn braked(node: &Node, reason: &'static str) -> u64 {
 #[tokio::test]
 async fn destructive_reactions_past_the_budget_wait_and_run_once_the_window_frees_up() {
     let (port, actions) = droplet_api().await;
-    let (node, _dir) = node_with(|config| {
+    let (node, store, _dir) = node_with(|config| {
         config.engine.destructive_budget = 2;
         config.engine.destructive_window_secs = 2;
         config.engine.brake_min_monitors = 1_000; // the share stays out of this test
@@ -126,6 +141,12 @@ async fn destructive_reactions_past_the_budget_wait_and_run_once_the_window_free
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(count().await, 2, "the third reboot waits for the budget");
     assert_eq!(braked(&node, "budget"), 1);
+    let mut noted = Vec::new();
+    for id in &ids {
+        noted.extend(outcomes(&store, id).await.into_iter().filter(|(o, _)| *o == Skipped));
+    }
+    assert_eq!(noted.len(), 1, "the waiting reboot is noted in its history: {noted:?}");
+    assert!(noted[0].1.contains("started 2 destructive reactions in the last 2 s"), "{noted:?}");
 
     // Once the window has passed, each monitor's next failed result decides again: only the
     // one whose reboot waited fires (the others fired once in this episode already).
@@ -142,7 +163,7 @@ async fn destructive_reactions_past_the_budget_wait_and_run_once_the_window_free
 #[tokio::test]
 async fn destructive_reactions_wait_while_most_monitors_of_a_lone_node_fail() {
     let (port, actions) = droplet_api().await;
-    let (node, _dir) = node_with(|config| {
+    let (node, store, _dir) = node_with(|config| {
         config.engine.brake_min_monitors = 4;
         config.engine.brake_failed_percent = 50;
     })
@@ -160,7 +181,14 @@ async fn destructive_reactions_wait_while_most_monitors_of_a_lone_node_fail() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     let count = async || actions.load(Ordering::SeqCst);
     assert_eq!(count().await, 0, "no reboot while this node's view is suspect");
-    assert_eq!(braked(&node, "suspect"), 1);
+    observe(&node, &guarded, false).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(count().await, 0, "nor at the next failed result");
+    assert_eq!(braked(&node, "suspect"), 2);
+    let noted = outcomes(&store, &guarded).await;
+    assert_eq!(noted.len(), 1, "noted once, however often it waits: {noted:?}");
+    assert_eq!(noted[0].0, Skipped);
+    assert!(noted[0].1.contains("may be cut off"), "{noted:?}");
 
     observe(&node, &others[0], true).await;
     observe(&node, &others[1], true).await;
@@ -171,5 +199,7 @@ async fn destructive_reactions_wait_while_most_monitors_of_a_lone_node_fail() {
     observe(&node, &guarded, false).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(count().await, 1, "and only once in the episode");
+    let outcomes: Vec<_> = outcomes(&store, &guarded).await.into_iter().map(|(o, _)| o).collect();
+    assert_eq!(outcomes, [Skipped, ReactionOutcome::Executed]);
     node.shutdown().await;
 }

@@ -221,6 +221,51 @@ async fn a_slack_command_needs_its_token_which_the_api_never_shows() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slack_command_with_a_signing_secret_needs_slacks_signature_of_now() {
+    use hmac::{Hmac, KeyInit, Mac};
+    let node = Node::start().await;
+    let (token, secret) = ("xyzz0WbapA4vBCDEFasx0q6G", "8f742231b10e8888abcd99yyyzzz85a5");
+    let check = json!({"type": "slack-webhook", "token": token, "signing_secret": secret});
+    let (id, url) = hook_monitor(&node, check, &[]).await;
+    let body = format!("token={token}&user_name=steve&command=%2Fcloudroutes&text=false+db-2");
+    let sign = |timestamp: i64| {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("v0:{timestamp}:{body}").as_bytes());
+        let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        format!("v0={hex}")
+    };
+    let send = async |signed: Option<(i64, String)>| {
+        let mut request = node
+            .http()
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone());
+        if let Some((timestamp, signature)) = signed {
+            request = request
+                .header("x-slack-request-timestamp", timestamp.to_string())
+                .header("x-slack-signature", signature);
+        }
+        let response = request.send().await.unwrap();
+        (response.status().as_u16(), response.json::<Value>().await.unwrap_or(Value::Null))
+    };
+    let since_epoch = std::time::UNIX_EPOCH.elapsed().expect("a clock after 1970");
+    let now = i64::try_from(since_epoch.as_secs()).expect("seconds fit");
+    assert_error(&send(None).await, 403, "forbidden", None);
+    let replayed = now - 600;
+    assert_error(&send(Some((replayed, sign(replayed)))).await, 403, "forbidden", None);
+    assert_error(&send(Some((now, sign(now + 1)))).await, 403, "forbidden", None);
+    assert_eq!(node.state(&id).await["status"], "unknown", "nothing was recorded");
+    let (code, reply) = send(Some((now, sign(now)))).await;
+    assert_eq!(
+        (code, reply["text"].clone()),
+        (200, json!("CloudRoutes: monitor is failed (streak 1)"))
+    );
+    let shown = node.monitor(&id).await;
+    assert_eq!(shown["check"]["signing_secret"], "***", "{shown}");
+    assert!(!shown.to_string().contains(secret));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_original_url_shape_still_works_and_types_are_kept_apart() {
     let node = Node::start().await;
     let (id, url) = hook_monitor(&node, json!({"type": "webhook"}), &[]).await;

@@ -46,7 +46,8 @@ fn default_rules() -> AlertRules {
 
 fn updates(rules: &AlertRules, payload: &Value) -> Vec<AlertUpdate> {
     let body = payload.to_string();
-    let request = IntakeRequest { action: None, content_type: None, body: body.as_bytes() };
+    let request =
+        IntakeRequest { action: None, content_type: None, body: body.as_bytes(), headers: None };
     match rules.parse(&request).unwrap() {
         Intake::Deliver(Delivery::Alerts(updates)) => updates,
         other => panic!("expected alert updates, got {other:?}"),
@@ -124,7 +125,8 @@ fn match_labels_keep_only_the_monitors_alerts() {
     assert_eq!(kept[0].key, "b2");
     let other = alertmanager_payload(json!([alert("firing", "web-1", "a1")]));
     let body = other.to_string();
-    let request = IntakeRequest { action: None, content_type: None, body: body.as_bytes() };
+    let request =
+        IntakeRequest { action: None, content_type: None, body: body.as_bytes(), headers: None };
     assert!(matches!(rules.parse(&request).unwrap(), Intake::Ignore(_)));
 }
 
@@ -157,11 +159,16 @@ fn a_bad_alert_status_names_the_alert() {
         alert("silenced", "web-2", "b2")
     ]));
     let body = payload.to_string();
-    let request = IntakeRequest { action: None, content_type: None, body: body.as_bytes() };
+    let request =
+        IntakeRequest { action: None, content_type: None, body: body.as_bytes(), headers: None };
     let error = default_rules().parse(&request).unwrap_err();
     assert_eq!(error.field, "alerts[1].status");
-    let request =
-        IntakeRequest { action: None, content_type: None, body: b"{\"status\":\"firing\"}" };
+    let request = IntakeRequest {
+        action: None,
+        content_type: None,
+        body: b"{\"status\":\"firing\"}",
+        headers: None,
+    };
     assert_eq!(default_rules().parse(&request).unwrap_err().field, "alerts");
 }
 
@@ -203,7 +210,8 @@ fn grafana_unified_and_legacy_payloads() {
         "title": "[FIRING:1] HighLatency", "state": "alerting", "message": "…"
     })
     .to_string();
-    let request = IntakeRequest { action: None, content_type: None, body: unified.as_bytes() };
+    let request =
+        IntakeRequest { action: None, content_type: None, body: unified.as_bytes(), headers: None };
     let Some(Ok(Intake::Deliver(Delivery::Alerts(updates)))) = config.intake(&request) else {
         panic!("unified payload not parsed as alerts");
     };
@@ -212,11 +220,13 @@ fn grafana_unified_and_legacy_payloads() {
     let legacy =
         json!({"ruleName": "Disk full", "state": "alerting", "title": "[Alerting] Disk full"})
             .to_string();
-    let request = IntakeRequest { action: None, content_type: None, body: legacy.as_bytes() };
+    let request =
+        IntakeRequest { action: None, content_type: None, body: legacy.as_bytes(), headers: None };
     let outcome = config.intake(&request).unwrap().unwrap();
     let reason = "Disk full: alerting".to_owned();
     assert_eq!(outcome, Intake::Result(CheckOutcome::Failed { reason }));
     let paused = json!({"ruleName": "Disk full", "state": "paused"}).to_string();
-    let request = IntakeRequest { action: None, content_type: None, body: paused.as_bytes() };
+    let request =
+        IntakeRequest { action: None, content_type: None, body: paused.as_bytes(), headers: None };
     assert!(matches!(config.intake(&request).unwrap().unwrap(), Intake::Ignore(_)));
 }

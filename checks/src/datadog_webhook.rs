@@ -80,6 +80,7 @@ mod tests {
             action: None,
             content_type: Some("application/json"),
             body: body.as_bytes(),
+            headers: None,
         };
         parse(&request)
     }

@@ -8,7 +8,7 @@ fn heartbeat(period_secs: u64, grace_secs: u64) -> Heartbeat {
 }
 
 fn intake(action: Option<&str>, body: &str) -> Result<Intake, ConfigError> {
-    parse(&IntakeRequest { action, content_type: None, body: body.as_bytes() })
+    parse(&IntakeRequest { action, content_type: None, body: body.as_bytes(), headers: None })
 }
 
 fn failed_reason(outcome: Option<CheckOutcome>) -> String {

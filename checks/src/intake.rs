@@ -21,6 +21,15 @@ pub struct IntakeRequest<'a> {
     pub content_type: Option<&'a str>,
     /// The raw body.
     pub body: &'a [u8],
+    /// The request's headers; `None` where the caller has none (tests of payload formats).
+    pub headers: Option<&'a reqwest::header::HeaderMap>,
+}
+
+impl<'a> IntakeRequest<'a> {
+    /// Returns header `name`'s value, when present and text.
+    pub fn header(&self, name: &str) -> Option<&'a str> {
+        self.headers?.get(name)?.to_str().ok()
+    }
 }
 
 /// What a webhook request asks of the monitor.
@@ -183,7 +192,7 @@ mod tests {
     use super::*;
 
     fn request(body: &[u8]) -> IntakeRequest<'_> {
-        IntakeRequest { action: None, content_type: None, body }
+        IntakeRequest { action: None, content_type: None, body, headers: None }
     }
 
     #[derive(Debug, Deserialize)]

@@ -82,8 +82,12 @@ mod tests {
     #[test]
     fn a_json_or_form_alert_fails_the_monitor() {
         let body = payload().to_string();
-        let json_request =
-            IntakeRequest { action: None, content_type: None, body: body.as_bytes() };
+        let json_request = IntakeRequest {
+            action: None,
+            content_type: None,
+            body: body.as_bytes(),
+            headers: None,
+        };
         let reason = "logentries alert `500 errors`: GET /cart 500".to_owned();
         assert_eq!(parse(&json_request).unwrap(), Intake::Result(CheckOutcome::Failed { reason }));
         let form = serde_urlencoded::to_string([("payload", body)]).unwrap();
@@ -91,6 +95,7 @@ mod tests {
             action: Some("healthy"),
             content_type: Some("application/x-www-form-urlencoded; charset=utf-8"),
             body: form.as_bytes(),
+            headers: None,
         };
         assert!(matches!(
             parse(&form_request).unwrap(),
@@ -101,7 +106,12 @@ mod tests {
     #[test]
     fn a_payload_without_an_alert_is_named() {
         let body = json!({"event": {"m": "x"}}).to_string();
-        let request = IntakeRequest { action: None, content_type: None, body: body.as_bytes() };
+        let request = IntakeRequest {
+            action: None,
+            content_type: None,
+            body: body.as_bytes(),
+            headers: None,
+        };
         assert_eq!(parse(&request).unwrap_err().field, "payload.alert");
     }
 }

@@ -98,7 +98,7 @@ mod tests {
 
     fn intake(action: Option<&str>, body: &str) -> Result<Intake, ConfigError> {
         let content_type = Some("application/x-www-form-urlencoded");
-        parse(&IntakeRequest { action, content_type, body: body.as_bytes() })
+        parse(&IntakeRequest { action, content_type, body: body.as_bytes(), headers: None })
     }
 
     #[test]

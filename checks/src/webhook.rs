@@ -75,7 +75,8 @@ mod tests {
     use super::*;
 
     fn intake(action: Option<&str>, body: &str) -> Result<Intake, ConfigError> {
-        let request = IntakeRequest { action, content_type: None, body: body.as_bytes() };
+        let request =
+            IntakeRequest { action, content_type: None, body: body.as_bytes(), headers: None };
         parse(&request)
     }
 

@@ -204,7 +204,7 @@ fn intake(
     content_type: Option<&str>,
     body: &[u8],
 ) -> Result<Intake, IntakeError> {
-    let request = IntakeRequest { action, content_type, body };
+    let request = IntakeRequest { action, content_type, body, headers: None };
     match config.intake(&request) {
         Some(answer) => answer,
         None => panic!("{} takes webhooks", config.name()),
@@ -251,8 +251,12 @@ fn the_sample_payloads_are_accepted() {
 fn fuzz_intake_body_helpers() {
     let input = (body_bytes(), content_type());
     fuzzing::run("intake_body_helpers", input, |(body, content_type)| {
-        let request =
-            IntakeRequest { action: None, content_type: content_type.as_deref(), body: &body };
+        let request = IntakeRequest {
+            action: None,
+            content_type: content_type.as_deref(),
+            body: &body,
+            headers: None,
+        };
         for error in [
             json_body::<Value>(&request).err(),
             form_body::<std::collections::BTreeMap<String, String>>(&request).err(),
@@ -267,7 +271,8 @@ fn fuzz_intake_body_helpers() {
         if let Ok(value) = json_body::<Value>(&request) {
             let again =
                 serde_json::to_vec(&value).map_err(|e| TestCaseError::fail(e.to_string()))?;
-            let request = IntakeRequest { action: None, content_type: None, body: &again };
+            let request =
+                IntakeRequest { action: None, content_type: None, body: &again, headers: None };
             prop_assert_eq!(json_body::<Value>(&request).ok(), Some(value));
         }
         Ok(())

@@ -16,7 +16,7 @@ use cloudroutes_checks::{CheckConfig, Intake, IntakeError, IntakeRequest};
 use cloudroutes_engine::{Method, MonitorId, MonitorState};
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
-use warp::http::StatusCode;
+use warp::http::{HeaderMap, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
 use crate::ApiState;
@@ -39,6 +39,8 @@ struct Delivery {
     get: bool,
     content_type: Option<String>,
     body: Bytes,
+    /// The request's headers (signatures some senders add).
+    headers: HeaderMap,
 }
 
 /// Returns the webhook intake routes.
@@ -56,7 +58,8 @@ pub fn routes(
         .and(warp::post())
         .and(content_type)
         .and(body.clone())
-        .map(|(id, key, action), content_type, body| Delivery {
+        .and(warp::header::headers_cloned())
+        .map(|(id, key, action), content_type, body, headers| Delivery {
             id,
             key,
             url_type: None,
@@ -64,6 +67,7 @@ pub fn routes(
             get: false,
             content_type,
             body,
+            headers,
         });
     let get = warp::path!("api" / "v1" / "webhooks" / String / String)
         .map(|id, key| (id, key, None))
@@ -79,6 +83,7 @@ pub fn routes(
             get: true,
             content_type: None,
             body: Bytes::new(),
+            headers: HeaderMap::new(),
         });
     let original = warp::path!("api" / String / String / String / String)
         .and_then(|url_type: String, id, key, action| async move {
@@ -92,7 +97,8 @@ pub fn routes(
         .and(warp::post())
         .and(warp::header::optional::<String>("content-type"))
         .and(body)
-        .map(|url_type, id, key, action, content_type, body| Delivery {
+        .and(warp::header::headers_cloned())
+        .map(|url_type, id, key, action, content_type, body, headers| Delivery {
             id,
             key,
             url_type: Some(url_type),
@@ -100,6 +106,7 @@ pub fn routes(
             get: false,
             content_type,
             body,
+            headers,
         });
     post.or(get).unify().or(original).unify().and(with_api).then(intake)
 }
@@ -142,6 +149,7 @@ async fn handle(delivery: Delivery, api: ApiState) -> Result<warp::reply::Respon
         action: delivery.action.as_deref(),
         content_type: delivery.content_type.as_deref(),
         body: &delivery.body,
+        headers: Some(&delivery.headers),
     };
     let Some(parsed) = config.intake(&request) else {
         return Err(ApiError::new(

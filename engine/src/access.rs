@@ -123,7 +123,7 @@ impl AuditEntry {
         outcome: &str,
     ) -> Self {
         Self {
-            id: crate::model::new_event_id(),
+            id: crate::model::new_ordered_id(),
             at,
             actor: actor.to_owned(),
             role: Some(role),

@@ -353,16 +353,30 @@ pub enum EventKind {
 impl Event {
     /// Returns a new event with a fresh time-ordered id.
     pub fn new(monitor_id: MonitorId, at: Timestamp, kind: EventKind) -> Self {
-        Self { id: new_event_id(), monitor_id, at, kind }
+        Self { id: new_ordered_id(), monitor_id, at, kind }
     }
 }
 
-/// Returns a fresh, strictly increasing (within this process) event id.
-pub fn new_event_id() -> String {
+/// Returns a fresh id (a lowercase ULID) that sorts after every id this process made before:
+/// events, audit entries and API tokens list in the order they were made, even within one
+/// millisecond (plain ULIDs of one millisecond sort at random).
+pub fn new_ordered_id() -> String {
     use std::sync::Mutex;
     static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
     let mut generator = GENERATOR.lock().unwrap_or_else(|poison| poison.into_inner());
     let generator = generator.get_or_insert_with(ulid::Generator::new);
     // `generate` only fails when 2^80 ids are made in one millisecond; fall back to a fresh one.
     generator.generate().unwrap_or_else(|_| ulid::Ulid::new()).to_string().to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod ordered_id_tests {
+    use super::new_ordered_id;
+
+    #[test]
+    fn ids_made_one_after_another_sort_in_that_order_even_within_a_millisecond() {
+        let ids: Vec<String> = (0..10_000).map(|_| new_ordered_id()).collect();
+        assert!(ids.windows(2).all(|pair| pair[0] < pair[1]), "ids out of order");
+        assert!(ids.iter().all(|id| id.len() == 26 && id == &id.to_ascii_lowercase()));
+    }
 }

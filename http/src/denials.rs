@@ -162,7 +162,7 @@ fn trailer(window: Window) -> Option<AuditEntry> {
     if window.folded == 0 {
         return None;
     }
-    entry.id = cloudroutes_engine::model::new_event_id();
+    entry.id = cloudroutes_engine::model::new_ordered_id();
     entry.at = OffsetDateTime::now_utc();
     entry.count = Some(window.folded);
     Some(entry)

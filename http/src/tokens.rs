@@ -117,7 +117,7 @@ async fn create(api: ApiState, caller: Caller, bytes: Bytes) -> warp::reply::Res
         }
         let secret = auth::new_token_secret();
         let token = ApiToken {
-            id: cloudroutes_engine::MonitorId::generate().0.to_string(),
+            id: cloudroutes_engine::model::new_ordered_id(),
             name: input.name,
             role,
             hash: auth::token_hash(&secret),

@@ -23,6 +23,7 @@ use crate::{MonitorDraft, Node, ReactionDraft};
 
 mod batches;
 mod brake;
+mod granted_while_loading;
 mod group_commit;
 mod lifeline;
 

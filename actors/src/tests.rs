@@ -26,6 +26,7 @@ mod brake;
 mod granted_while_loading;
 mod group_commit;
 mod lifeline;
+mod scripted;
 
 /// A check that panics on its first `panics` runs, then is healthy; counts runs.
 #[derive(Debug)]

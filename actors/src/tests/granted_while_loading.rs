@@ -1,119 +1,24 @@
 //! A partition whose lease is granted while its standby load is still under way is run by that
 //! load when it finishes: it is neither loaded a second time nor dropped.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use cloudroutes_engine::cluster::{
-    Acquired, Coordinator, Fences, Lease, Member, OpenClaim, PartitionVersion,
-};
+use cloudroutes_engine::StoreError;
+use cloudroutes_engine::cluster::{Coordinator, Fences, Member};
 use cloudroutes_engine::config::NodeConfig;
 use cloudroutes_engine::partition::Assignment;
 use cloudroutes_engine::store::embedded::EmbeddedStore;
-use cloudroutes_engine::{Monitor, MonitorId, MonitorState, StoreError};
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
+use super::scripted::Scripted;
 use super::{monitor, wait_until};
 use crate::{ClusterSetup, Lifeline, Node};
 
 const ME: &str = "n1";
 const MONITORS: usize = 5;
-
-/// A store with this node and one peer, whose heartbeat never changes (it has crashed) and
-/// which holds the only partition's lease until the test lets it expire. Loading the
-/// partition's monitors waits for the test.
-struct Scripted {
-    me: Mutex<Option<Member>>,
-    peer: Member,
-    peer_alive: AtomicBool,
-    monitors: Vec<Monitor>,
-    loads: AtomicUsize,
-    load_gate: Semaphore,
-    granted: AtomicBool,
-}
-
-#[async_trait]
-impl Coordinator for Scripted {
-    async fn heartbeat(&self, member: &Member, _ttl: Duration) -> Result<(), StoreError> {
-        *self.me.lock().unwrap() = Some(member.clone());
-        Ok(())
-    }
-    async fn members(&self) -> Result<Vec<Member>, StoreError> {
-        let mut members: Vec<Member> = self.me.lock().unwrap().iter().cloned().collect();
-        if self.peer_alive.load(Ordering::SeqCst) {
-            members.push(self.peer.clone());
-        }
-        members.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(members)
-    }
-    async fn leave(&self, _node: &str) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn set_draining(&self, _node: &str, _draining: bool) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn draining(&self) -> Result<Vec<String>, StoreError> {
-        Ok(Vec::new())
-    }
-    async fn acquire(
-        &self,
-        _node: &str,
-        partitions: &[u32],
-        _ttl: Duration,
-    ) -> Result<Vec<(u32, Acquired)>, StoreError> {
-        let alive = self.peer_alive.load(Ordering::SeqCst);
-        let answer = |partition: &u32| {
-            let acquired = if alive {
-                Acquired::HeldBy { node: self.peer.id.clone(), epoch: 1 }
-            } else {
-                self.granted.store(true, Ordering::SeqCst);
-                Acquired::Granted { epoch: 2, previous: Some((self.peer.id.clone(), 1)) }
-            };
-            (*partition, acquired)
-        };
-        Ok(partitions.iter().map(answer).collect())
-    }
-    async fn renew(
-        &self,
-        _node: &str,
-        leases: &[Lease],
-        _ttl: Duration,
-    ) -> Result<Vec<(Lease, bool)>, StoreError> {
-        Ok(leases.iter().map(|lease| (*lease, true)).collect())
-    }
-    async fn release(&self, _node: &str, _leases: &[Lease]) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn holders(&self) -> Result<Vec<(u32, String, u64)>, StoreError> {
-        Ok(Vec::new())
-    }
-    async fn partition_monitors(&self, _partition: u32) -> Result<Vec<Monitor>, StoreError> {
-        self.loads.fetch_add(1, Ordering::SeqCst);
-        self.load_gate.acquire().await.expect("the gate stays open").forget();
-        Ok(self.monitors.clone())
-    }
-    async fn partition_states(
-        &self,
-        _partition: u32,
-    ) -> Result<Vec<(MonitorId, MonitorState)>, StoreError> {
-        Ok(Vec::new())
-    }
-    async fn partition_versions(
-        &self,
-        partitions: &[u32],
-    ) -> Result<Vec<PartitionVersion>, StoreError> {
-        Ok(vec![PartitionVersion::default(); partitions.len()])
-    }
-    async fn open_claims(&self, _partition: u32) -> Result<Vec<OpenClaim>, StoreError> {
-        Ok(Vec::new())
-    }
-    async fn server_id(&self) -> Result<String, StoreError> {
-        Ok("scripted".into())
-    }
-}
 
 /// A peer id that the assignment gives the only partition to while both nodes live.
 fn peer_owning_the_partition() -> String {
@@ -141,15 +46,8 @@ async fn a_partition_granted_while_its_standby_loads_is_run_by_that_load() {
         statuses: Default::default(),
         leaving: false,
     };
-    let scripted = Arc::new(Scripted {
-        me: Mutex::new(None),
-        peer,
-        peer_alive: AtomicBool::new(true),
-        monitors: (0..MONITORS).map(|i| monitor(&format!("m{i}"))).collect(),
-        loads: AtomicUsize::new(0),
-        load_gate: Semaphore::new(0),
-        granted: AtomicBool::new(false),
-    });
+    let monitors = (0..MONITORS).map(|i| monitor(&format!("m{i}"))).collect();
+    let scripted = Arc::new(Scripted::with_peer(peer, monitors));
     let on_lifeline = Arc::clone(&scripted);
     let lifeline =
         Lifeline::start(

@@ -1,109 +1,23 @@
 //! The lifeline keeps a cluster member's heartbeat and lease renewals going while the node's
 //! main runtime is too busy to run anything else.
 
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use cloudroutes_engine::cluster::{
-    Acquired, Coordinator, Fences, Lease, Member, OpenClaim, PartitionVersion,
-};
+use cloudroutes_engine::StoreError;
+use cloudroutes_engine::cluster::{Coordinator, Fences};
 use cloudroutes_engine::config::NodeConfig;
 use cloudroutes_engine::store::embedded::EmbeddedStore;
-use cloudroutes_engine::{Monitor, MonitorId, MonitorState, StoreError};
 
+use super::scripted::Scripted;
 use crate::{ClusterSetup, Lifeline, Node};
-
-/// A store with one member (the node under test) that grants every lease and records when
-/// the heartbeat was refreshed and the leases renewed. Two recorders sharing `member` stand
-/// for two connections to one store.
-#[derive(Default)]
-struct Recorder {
-    member: Arc<Mutex<Option<Member>>>,
-    heartbeats: Mutex<Vec<Instant>>,
-    renewals: Mutex<Vec<Instant>>,
-}
-
-impl Recorder {
-    fn between(times: &Mutex<Vec<Instant>>, from: Instant, to: Instant) -> usize {
-        times.lock().unwrap().iter().filter(|at| **at > from && **at < to).count()
-    }
-}
-
-#[async_trait]
-impl Coordinator for Recorder {
-    async fn heartbeat(&self, member: &Member, _ttl: Duration) -> Result<(), StoreError> {
-        *self.member.lock().unwrap() = Some(member.clone());
-        self.heartbeats.lock().unwrap().push(Instant::now());
-        Ok(())
-    }
-    async fn members(&self) -> Result<Vec<Member>, StoreError> {
-        Ok(self.member.lock().unwrap().iter().cloned().collect())
-    }
-    async fn leave(&self, _node: &str) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn set_draining(&self, _node: &str, _draining: bool) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn draining(&self) -> Result<Vec<String>, StoreError> {
-        Ok(Vec::new())
-    }
-    async fn acquire(
-        &self,
-        _node: &str,
-        partitions: &[u32],
-        _ttl: Duration,
-    ) -> Result<Vec<(u32, Acquired)>, StoreError> {
-        Ok(partitions
-            .iter()
-            .map(|p| (*p, Acquired::Granted { epoch: 1, previous: None }))
-            .collect())
-    }
-    async fn renew(
-        &self,
-        _node: &str,
-        leases: &[Lease],
-        _ttl: Duration,
-    ) -> Result<Vec<(Lease, bool)>, StoreError> {
-        self.renewals.lock().unwrap().push(Instant::now());
-        Ok(leases.iter().map(|lease| (*lease, true)).collect())
-    }
-    async fn release(&self, _node: &str, _leases: &[Lease]) -> Result<(), StoreError> {
-        Ok(())
-    }
-    async fn holders(&self) -> Result<Vec<(u32, String, u64)>, StoreError> {
-        Ok(Vec::new())
-    }
-    async fn partition_monitors(&self, _partition: u32) -> Result<Vec<Monitor>, StoreError> {
-        Ok(Vec::new())
-    }
-    async fn partition_states(
-        &self,
-        _partition: u32,
-    ) -> Result<Vec<(MonitorId, MonitorState)>, StoreError> {
-        Ok(Vec::new())
-    }
-    async fn partition_versions(
-        &self,
-        partitions: &[u32],
-    ) -> Result<Vec<PartitionVersion>, StoreError> {
-        Ok(vec![PartitionVersion::default(); partitions.len()])
-    }
-    async fn open_claims(&self, _partition: u32) -> Result<Vec<OpenClaim>, StoreError> {
-        Ok(Vec::new())
-    }
-    async fn server_id(&self) -> Result<String, StoreError> {
-        Ok("recorder".into())
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_and_renewals_go_on_while_every_worker_of_the_node_is_blocked() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(EmbeddedStore::open(&dir.path().join("db"), 100).unwrap());
-    let recorder = Arc::new(Recorder::default());
-    let main = Arc::new(Recorder { member: Arc::clone(&recorder.member), ..Recorder::default() });
+    let recorder = Arc::new(Scripted::alone());
+    let main = Arc::new(Scripted::beside(&recorder));
     let on_lifeline = Arc::clone(&recorder);
     let lifeline =
         Lifeline::start(
@@ -146,8 +60,8 @@ async fn heartbeats_and_renewals_go_on_while_every_worker_of_the_node_is_blocked
     // From 300 ms after the blocking began (time for both workers to be taken) to its end:
     // about 1.2 s, or 24 periods of 50 ms.
     let from = blocked_at + Duration::from_millis(300);
-    let heartbeats = Recorder::between(&recorder.heartbeats, from, unblocked_at);
-    let renewals = Recorder::between(&recorder.renewals, from, unblocked_at);
+    let heartbeats = Scripted::between(&recorder.heartbeats, from, unblocked_at);
+    let renewals = Scripted::between(&recorder.renewals, from, unblocked_at);
     assert!(heartbeats >= 12, "only {heartbeats} heartbeats while the workers were blocked");
     assert!(renewals >= 12, "only {renewals} lease renewals while the workers were blocked");
     node.shutdown().await;

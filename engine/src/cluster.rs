@@ -45,6 +45,10 @@ pub struct Member {
     /// have stopped and their state is written (false from older nodes).
     #[serde(default)]
     pub leaving: bool,
+    /// How often it refreshes its heartbeat, in milliseconds (0 from older nodes: peers then
+    /// assume their own period).
+    #[serde(default)]
+    pub heartbeat_ms: u64,
 }
 
 /// How many of a member's monitors are in each status, as of its last heartbeat.
@@ -296,12 +300,13 @@ mod tests {
     }
 
     #[test]
-    fn a_member_record_from_an_older_node_reads_as_not_leaving() {
+    fn a_member_record_from_an_older_node_reads_as_not_leaving_with_no_period() {
         let old = r#"{"id":"node-a","http_addr":"127.0.0.1:1","cluster_addr":null,
             "zone":"z","started_at":"2026-01-01T00:00:00Z","heartbeat_at":"2026-01-01T00:00:02Z",
             "partitions":3,"monitors":42}"#;
         let member: Member = serde_json::from_str(old).unwrap();
         assert!(!member.leaving);
         assert_eq!(member.statuses, MemberStatuses::default());
+        assert_eq!(member.heartbeat_ms, 0, "peers assume their own period");
     }
 }

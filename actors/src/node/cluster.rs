@@ -30,7 +30,7 @@ const UNSETTLED_RETRY_SHARE: u32 = 4;
 
 /// A peer whose heartbeat has stayed the same for this many heartbeat periods is taken for
 /// gone: the partitions this node would get from it are put on standby (see `standby.rs`).
-const STANDBY_AFTER_BEATS: u64 = 2;
+const STANDBY_AFTER_BEATS: u32 = 2;
 
 /// How a round of partition work ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,14 +262,12 @@ impl Node {
                 return Round::Settled;
             }
         };
-        let heartbeat_ms = self.inner.config.cluster.heartbeat_ms;
-        let overdue_after = Duration::from_millis(heartbeat_ms + heartbeat_ms / 2);
+        let heartbeat = Duration::from_millis(self.inner.config.cluster.heartbeat_ms);
         // Peers about to go: silent ones (probably crashed) and leaving ones (shutting down).
         let (overdue, going) = {
             let mut watch = cluster.heartbeats.lock().unwrap_or_else(|poison| poison.into_inner());
-            let overdue = watch.observe(&members, &me, sent, overdue_after);
-            let silent_after = Duration::from_millis(heartbeat_ms * STANDBY_AFTER_BEATS);
-            let mut going = watch.silent(sent, silent_after);
+            let overdue = watch.observe(&members, &me, sent, heartbeat);
+            let mut going = watch.silent(sent, STANDBY_AFTER_BEATS);
             going.extend(members.iter().filter(|m| m.leaving && m.id != me).map(|m| m.id.clone()));
             (overdue, going)
         };
@@ -512,6 +510,7 @@ impl Node {
             monitors: u64::try_from(self.inner.parts.board.len()).unwrap_or(u64::MAX),
             statuses: self.inner.parts.board.counts().into(),
             leaving: self.inner.parts.stopping.load(Ordering::SeqCst),
+            heartbeat_ms: config.cluster.heartbeat_ms,
         }
     }
 

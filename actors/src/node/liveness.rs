@@ -11,44 +11,64 @@ use std::time::{Duration, Instant};
 use cloudroutes_engine::Timestamp;
 use cloudroutes_engine::cluster::Member;
 
+/// A peer whose heartbeat has stayed the same for more than one and a half of its periods is
+/// overdue (twice this many halves of a period).
+const OVERDUE_HALF_PERIODS: u32 = 3;
+
+/// What this node last saw of a peer's heartbeat.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    beat: Timestamp,
+    /// When this node first saw that beat.
+    since: Instant,
+    /// How often the peer refreshes its heartbeat.
+    period: Duration,
+}
+
 /// The last heartbeat seen of each peer, and when this node first saw it.
 #[derive(Debug, Default)]
 pub(crate) struct HeartbeatWatch {
-    seen: HashMap<String, (Timestamp, Instant)>,
+    seen: HashMap<String, Seen>,
 }
 
 impl HeartbeatWatch {
     /// Records the members read at `now` (this node, `me`, aside) and returns whether some
-    /// peer's heartbeat has stayed the same for longer than `overdue_after`. Peers no longer
-    /// listed are forgotten.
+    /// peer's heartbeat has stayed the same for longer than one and a half of its periods: the
+    /// period its record announces, or `own_period` for a record that announces none (older
+    /// nodes). Peers no longer listed are forgotten.
     pub(crate) fn observe(
         &mut self,
         members: &[Member],
         me: &str,
         now: Instant,
-        overdue_after: Duration,
+        own_period: Duration,
     ) -> bool {
         let mut overdue = false;
         let mut seen = HashMap::with_capacity(members.len());
         for member in members.iter().filter(|member| member.id != me) {
             let since = match self.seen.get(&member.id) {
-                Some((beat, since)) if *beat == member.heartbeat_at => *since,
+                Some(last) if last.beat == member.heartbeat_at => last.since,
                 _ => now,
             };
+            let period = match member.heartbeat_ms {
+                0 => own_period,
+                ms => Duration::from_millis(ms),
+            };
+            let overdue_after = period * OVERDUE_HALF_PERIODS / 2;
             overdue |= now.saturating_duration_since(since) > overdue_after;
-            seen.insert(member.id.clone(), (member.heartbeat_at, since));
+            seen.insert(member.id.clone(), Seen { beat: member.heartbeat_at, since, period });
         }
         self.seen = seen;
         overdue
     }
 
     /// Returns the peers whose heartbeat, at the last [`HeartbeatWatch::observe`], had stayed
-    /// the same for longer than `longer_than` up to `now`.
-    pub(crate) fn silent(&self, now: Instant, longer_than: Duration) -> Vec<String> {
+    /// the same for longer than `beats` of their periods up to `now`.
+    pub(crate) fn silent(&self, now: Instant, beats: u32) -> Vec<String> {
         let mut silent: Vec<String> = self
             .seen
             .iter()
-            .filter(|(_, (_, since))| now.saturating_duration_since(*since) > longer_than)
+            .filter(|(_, seen)| now.saturating_duration_since(seen.since) > seen.period * beats)
             .map(|(id, _)| id.clone())
             .collect();
         silent.sort();
@@ -75,10 +95,12 @@ mod tests {
             monitors: 0,
             statuses: Default::default(),
             leaving: false,
+            heartbeat_ms: 0,
         }
     }
 
-    const OVERDUE: Duration = Duration::from_secs(3);
+    /// This node's own heartbeat period, which peers announcing none are taken to have.
+    const OWN: Duration = Duration::from_secs(2);
 
     #[test]
     fn a_peer_that_keeps_beating_is_never_overdue() {
@@ -88,7 +110,7 @@ mod tests {
             let now = t0 + Duration::from_secs(2 * tick);
             let beat = i64::try_from(2 * tick).unwrap();
             let members = [member("me", 0), member("peer", beat)];
-            assert!(!watch.observe(&members, "me", now, OVERDUE), "tick {tick}");
+            assert!(!watch.observe(&members, "me", now, OWN), "tick {tick}");
         }
     }
 
@@ -98,21 +120,21 @@ mod tests {
         let t0 = Instant::now();
         let at = |secs: u64| t0 + Duration::from_secs(secs);
         let members = [member("me", 0), member("peer", 7)];
-        assert!(!watch.observe(&members, "me", at(0), OVERDUE));
-        assert!(!watch.observe(&members, "me", at(2), OVERDUE));
-        assert!(watch.observe(&members, "me", at(4), OVERDUE), "unchanged for 4 s");
-        assert_eq!(watch.silent(at(4), Duration::from_secs(3)), ["peer"]);
-        assert!(watch.silent(at(4), Duration::from_secs(5)).is_empty());
+        assert!(!watch.observe(&members, "me", at(0), OWN));
+        assert!(!watch.observe(&members, "me", at(2), OWN));
+        assert!(watch.observe(&members, "me", at(4), OWN), "unchanged for 4 s");
+        assert_eq!(watch.silent(at(4), 1), ["peer"], "unchanged for more than one period");
+        assert!(watch.silent(at(4), 2).is_empty(), "but not for more than two");
         // It beats again: fine again.
         let members = [member("me", 0), member("peer", 11)];
-        assert!(!watch.observe(&members, "me", at(5), OVERDUE));
-        assert!(watch.silent(at(5), Duration::from_secs(3)).is_empty(), "it beat again");
-        assert!(watch.observe(&members, "me", at(9), OVERDUE));
+        assert!(!watch.observe(&members, "me", at(5), OWN));
+        assert!(watch.silent(at(5), 1).is_empty(), "it beat again");
+        assert!(watch.observe(&members, "me", at(9), OWN));
         // Its record expired: it is no longer a member, nothing is overdue.
-        assert!(!watch.observe(&[member("me", 0)], "me", at(10), OVERDUE));
+        assert!(!watch.observe(&[member("me", 0)], "me", at(10), OWN));
         // Back later with an old-looking beat: timed from when it was seen again.
         let members = [member("me", 0), member("peer", 11)];
-        assert!(!watch.observe(&members, "me", at(11), OVERDUE));
+        assert!(!watch.observe(&members, "me", at(11), OWN));
     }
 
     #[test]
@@ -120,7 +142,26 @@ mod tests {
         let mut watch = HeartbeatWatch::default();
         let t0 = Instant::now();
         let members = [member("me", 0)];
-        assert!(!watch.observe(&members, "me", t0, OVERDUE));
-        assert!(!watch.observe(&members, "me", t0 + Duration::from_secs(60), OVERDUE));
+        assert!(!watch.observe(&members, "me", t0, OWN));
+        assert!(!watch.observe(&members, "me", t0 + Duration::from_secs(60), OWN));
+    }
+
+    #[test]
+    fn each_peer_is_timed_by_the_period_it_announces() {
+        let mut watch = HeartbeatWatch::default();
+        let t0 = Instant::now();
+        let at = |millis: u64| t0 + Duration::from_millis(millis);
+        let slow = Member { heartbeat_ms: 10_000, ..member("slow", 7) };
+        let quick = Member { heartbeat_ms: 500, ..member("quick", 7) };
+        assert!(!watch.observe(&[slow.clone()], "me", at(0), OWN));
+        assert!(!watch.observe(&[slow.clone()], "me", at(4_000), OWN), "4 s of a 10 s period");
+        assert!(watch.silent(at(4_000), 2).is_empty());
+        assert!(watch.observe(&[slow.clone()], "me", at(15_001), OWN), "past 1.5 periods");
+        assert_eq!(watch.silent(at(20_001), 2), ["slow"]);
+
+        let mut watch = HeartbeatWatch::default();
+        assert!(!watch.observe(&[quick.clone()], "me", at(0), OWN));
+        assert!(watch.observe(&[quick.clone()], "me", at(800), OWN), "past 750 ms, not 3 s");
+        assert_eq!(watch.silent(at(1_001), 2), ["quick"]);
     }
 }

@@ -45,6 +45,7 @@ async fn a_partition_granted_while_its_standby_loads_is_run_by_that_load() {
         monitors: MONITORS as u64,
         statuses: Default::default(),
         leaving: false,
+        heartbeat_ms: 100,
     };
     let monitors = (0..MONITORS).map(|i| monitor(&format!("m{i}"))).collect();
     let scripted = Arc::new(Scripted::with_peer(peer, monitors));

@@ -29,6 +29,7 @@ fn member(id: &str) -> Member {
         monitors: 42,
         statuses: Default::default(),
         leaving: false,
+        heartbeat_ms: 2_000,
     }
 }
 

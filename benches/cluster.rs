@@ -255,7 +255,7 @@ async fn measure(bench: &mut Bench, args: &Args) -> Result<()> {
         node.spawn(&bench.env)?;
     }
     for node in &mut bench.nodes {
-        node.wait_ready(&bench.client).await?;
+        node.wait_ready(&bench.env, &bench.client).await?;
     }
     let ready = started.elapsed();
     ensure!(

@@ -194,7 +194,7 @@ pub async fn run(bench: &mut Bench, victim: usize, kind: Kind) -> Result<Outcome
     let restarted = Instant::now();
     bench.nodes[victim].spawn(&bench.env)?;
     let client = bench.client.clone();
-    bench.nodes[victim].wait_ready(&client).await?;
+    bench.nodes[victim].wait_ready(&bench.env, &client).await?;
     let rejoined = wait_balanced(bench, via, Duration::from_secs(120)).await?;
     let rejoined = rejoined.then(|| restarted.elapsed());
     // Let every monitor that moved back run once at its normal cadence before the next event.

@@ -222,8 +222,11 @@ pub struct ClusterEnv {
     pub dir: PathBuf,
 }
 
+/// How many times a node is started again on fresh ports when one it was given is taken.
+const PORT_RETRIES: u32 = 3;
+
 /// One `cloudroutes node` process of the cluster; it keeps its id, ports and data dir across
-/// restarts.
+/// restarts (its ports change only when another process took one meanwhile).
 pub struct NodeProc {
     /// `node-N`.
     pub id: String,
@@ -290,14 +293,27 @@ impl NodeProc {
         Ok(())
     }
 
-    /// Waits until `GET /readyz` answers 200 (the node has taken its first share).
-    pub async fn wait_ready(&mut self, client: &reqwest::Client) -> Result<()> {
+    /// Waits until `GET /readyz` answers 200 (the node has taken its first share). A node
+    /// that could not bind its ports (another process took one since they were picked) is
+    /// started again on fresh ones, up to [`PORT_RETRIES`] times.
+    pub async fn wait_ready(&mut self, env: &ClusterEnv, client: &reqwest::Client) -> Result<()> {
         let deadline = Instant::now() + PROCESS_DEADLINE;
+        let mut retries = PORT_RETRIES;
         loop {
             let proc = self.proc.as_mut().context("node not running")?;
             if let Some(status) = proc.try_exit()? {
                 let tail = proc.log_tail(30);
                 self.proc = None;
+                if retries > 0 && tail.contains("already in use") {
+                    retries -= 1;
+                    eprintln!(
+                        "  {}: a port was taken meanwhile; starting it on fresh ones",
+                        self.id
+                    );
+                    (self.http_port, self.cluster_port) = (free_port()?, free_port()?);
+                    self.spawn(env)?;
+                    continue;
+                }
                 bail!("{} exited during startup ({status}):\n{tail}", self.id);
             }
             let ready = client.get(self.url("/readyz")).send().await;

@@ -445,7 +445,7 @@ async fn type_catalogs_list_each_type_with_a_schema() {
         assert!(find(name)["schema"]["properties"].is_object(), "{name} has no schema");
     }
     let slack = find("slack-webhook");
-    assert_eq!(slack["secret_fields"], json!(["token"]), "{slack}");
+    assert_eq!(slack["secret_fields"], json!(["token", "signing_secret"]), "{slack}");
     assert_eq!(find("heartbeat")["passive"], true);
     let required = |t: &Value| -> BTreeSet<String> {
         t["schema"]["required"]

@@ -31,7 +31,7 @@ pub struct Config {
     /// The app's signing secret from the Slack app settings (write-only): when set, requests
     /// without a valid, recent Slack signature are refused.
     #[serde(default)]
-    #[schemars(length(min = 1, max = 256), extend("writeOnly" = true))]
+    #[schemars(with = "String", length(min = 1, max = 256), extend("writeOnly" = true))]
     pub signing_secret: Option<String>,
 }
 

@@ -86,6 +86,16 @@ pub enum Hold {
     Budget,
 }
 
+impl Hold {
+    /// The reason's label in metrics: `suspect` or `budget`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Suspect => "suspect",
+            Self::Budget => "budget",
+        }
+    }
+}
+
 /// The brake of one node.
 pub struct Brake {
     rules: BrakeRules,
@@ -215,25 +225,7 @@ impl Brake {
         }
         *warned = Some(Instant::now());
         self.held_since_warning.store(0, Ordering::Relaxed);
-        let rules = &self.rules;
-        match why {
-            Hold::Suspect => warn!(
-                held,
-                failed_percent = rules.failed_percent,
-                "blast-radius brake: destructive reactions wait; this node sees at least \
-                 {}% of its monitors failed and no other node does (it may be cut off)",
-                rules.failed_percent
-            ),
-            Hold::Budget => warn!(
-                held,
-                budget = rules.budget,
-                window_secs = rules.window.as_secs(),
-                "blast-radius brake: destructive reactions wait; the cluster ran {} in the \
-                 last {} s",
-                rules.budget,
-                rules.window.as_secs()
-            ),
-        }
+        warn!(held, "{}", self.detail(why));
     }
 }
 

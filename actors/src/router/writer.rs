@@ -272,12 +272,12 @@ async fn screen(after: &[After], parts: &WriterParts) -> (HashSet<String>, Optio
     let wanted = u32::try_from(destructive.len()).unwrap_or(u32::MAX);
     let (granted, hold) = parts.firing.brake.admit(parts.store.as_ref(), wanted).await;
     let Some(hold) = hold else { return (HashSet::default(), None) };
-    let reason = match hold {
-        Hold::Suspect => "suspect",
-        Hold::Budget => "budget",
-    };
     let waiting =
         &destructive[usize::try_from(granted).unwrap_or(usize::MAX).min(destructive.len())..];
-    parts.metrics.firings_braked.get_or_create(&BrakeLabel { reason }).inc_by(waiting.len() as u64);
+    parts
+        .metrics
+        .firings_braked
+        .get_or_create(&BrakeLabel { reason: hold.as_str() })
+        .inc_by(waiting.len() as u64);
     (waiting.iter().map(|key| (*key).to_owned()).collect(), Some(hold))
 }

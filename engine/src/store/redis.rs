@@ -31,6 +31,9 @@
 //! - Membership (tag `{members}`): `cr:{members}:node:ID` (the [`crate::cluster::Member`]
 //!   record, `PX` expiry), `cr:{members}:nodes` (ids ever seen, pruned of expired ones),
 //!   `cr:{members}:draining` (set of draining ids).
+//! - The destructive-reaction budget (tag `{brake}`): `cr:{brake}:destructive`, a sorted set of
+//!   the runs granted in the window scored by their start (Redis `TIME`, milliseconds), named
+//!   by the counter `cr:{brake}:destructive_seq`.
 //!
 //! Records are a version byte ([`RECORD_VERSION`]) followed by JSON, like the embedded store's;
 //! states are binary ([`STATE_RECORD_VERSION`]), as there.

@@ -221,7 +221,7 @@ impl Store for RedisStore {
         limit: u32,
         window: std::time::Duration,
     ) -> Result<u32, StoreError> {
-        let keys = [keys::BRAKE_DESTRUCTIVE.to_owned()];
+        let keys = [keys::BRAKE_DESTRUCTIVE.to_owned(), keys::BRAKE_DESTRUCTIVE_SEQ.to_owned()];
         let mut call = TAKE_DESTRUCTIVE.evalsha(&keys);
         call.arg(wanted).arg(limit).arg(u64::try_from(window.as_millis()).unwrap_or(u64::MAX));
         let mut batch = Batch::new();

@@ -28,9 +28,12 @@ pub(super) const NODES: &str = "cr:{members}:nodes";
 /// Set of draining node ids.
 pub(super) const DRAINING: &str = "cr:{members}:draining";
 
-/// Sorted set of the destructive reactions granted in the budget's window: member
-/// `{seconds}.{microseconds}:{n}`, scored by its start time in milliseconds (Redis `TIME`).
+/// Sorted set of the destructive reactions granted in the budget's window: each member a
+/// number from [`BRAKE_DESTRUCTIVE_SEQ`], scored by its start time in milliseconds (Redis
+/// `TIME`).
 pub(super) const BRAKE_DESTRUCTIVE: &str = "cr:{brake}:destructive";
+/// Counter that names the members of [`BRAKE_DESTRUCTIVE`], so that no two are the same.
+pub(super) const BRAKE_DESTRUCTIVE_SEQ: &str = "cr:{brake}:destructive_seq";
 
 /// Returns the key of a node's heartbeat record.
 pub(super) fn node(id: &str) -> String {

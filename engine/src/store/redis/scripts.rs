@@ -231,8 +231,8 @@ return 0
 /// Takes runs from the destructive-reaction budget, on the server's clock (`TIME`), so every
 /// node counts the same window.
 ///
-/// KEYS: 1 the budget's sorted set. ARGV: 1 runs wanted, 2 limit, 3 window in milliseconds.
-/// Returns the runs granted.
+/// KEYS: 1 the budget's sorted set, 2 the counter that names its members. ARGV: 1 runs wanted,
+/// 2 limit, 3 window in milliseconds. Returns the runs granted.
 pub(super) static TAKE_DESTRUCTIVE: LazyLock<LuaScript> = LazyLock::new(|| {
     LuaScript::new(
         r#"
@@ -241,8 +241,11 @@ local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
 local granted = math.max(0, math.min(wanted, limit - redis.call('ZCARD', KEYS[1])))
-for n = 1, granted do
-  redis.call('ZADD', KEYS[1], now, time[1] .. '.' .. time[2] .. ':' .. n)
+if granted > 0 then
+  local last = redis.call('INCRBY', KEYS[2], granted)
+  for n = last - granted + 1, last do
+    redis.call('ZADD', KEYS[1], now, n)
+  end
 end
 redis.call('PEXPIRE', KEYS[1], window)
 return granted

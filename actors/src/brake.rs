@@ -11,7 +11,6 @@
 //! A firing that waits is taken back before anything is claimed, like a held one: the
 //! monitor's next result decides again, so the reaction runs once the brake lets go.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -105,8 +104,7 @@ pub struct Brake {
     /// The last verdict on this node's view, and when it was reached.
     verdict: Mutex<Option<(Instant, bool)>>,
     /// When the last warning went out, and the firings held since.
-    warned: Mutex<Option<Instant>>,
-    held_since_warning: AtomicU64,
+    warned: Mutex<(Option<Instant>, u64)>,
     /// Keys of the held firings already noted in their monitor's history.
     noted: Mutex<HashSet<String>>,
 }
@@ -125,8 +123,7 @@ impl Brake {
             board,
             peers: RwLock::new(Vec::new()),
             verdict: Mutex::new(None),
-            warned: Mutex::new(None),
-            held_since_warning: AtomicU64::new(0),
+            warned: Mutex::new((None, 0)),
             noted: Mutex::new(HashSet::default()),
         }
     }
@@ -217,15 +214,15 @@ impl Brake {
 
     /// Counts held firings and warns at most once per [`WARN_EVERY`].
     fn held(&self, count: u32, why: Hold) {
-        let held = self.held_since_warning.fetch_add(u64::from(count), Ordering::Relaxed)
-            + u64::from(count);
         let mut warned = self.warned.lock().unwrap_or_else(|poison| poison.into_inner());
-        if warned.is_some_and(|at| at.elapsed() < WARN_EVERY) {
+        let (last, held) = &mut *warned;
+        *held += u64::from(count);
+        if last.is_some_and(|at| at.elapsed() < WARN_EVERY) {
             return;
         }
-        *warned = Some(Instant::now());
-        self.held_since_warning.store(0, Ordering::Relaxed);
-        warn!(held, "{}", self.detail(why));
+        *last = Some(Instant::now());
+        warn!(held = *held, "{}", self.detail(why));
+        *held = 0;
     }
 }
 

@@ -59,13 +59,14 @@ impl Lifeline {
                 let _ = runtime.block_on(stopped);
             })
             .map_err(|e| NodeError::Unavailable(format!("lifeline thread: {e}")))?;
-        let coordinator = match handle.spawn(connect()).await {
-            Ok(Ok(coordinator)) => coordinator,
-            Ok(Err(err)) => {
-                return Err(NodeError::Unavailable(format!("lifeline connection: {err}")));
-            }
-            Err(err) => return Err(NodeError::Unavailable(format!("lifeline connection: {err}"))),
+        let connection = |err: &dyn std::fmt::Display| {
+            NodeError::Unavailable(format!("lifeline connection: {err}"))
         };
+        let coordinator = handle
+            .spawn(connect())
+            .await
+            .map_err(|err| connection(&err))?
+            .map_err(|err| connection(&err))?;
         Ok(Self { handle, coordinator, stop: Some(stop) })
     }
 

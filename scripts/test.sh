@@ -31,5 +31,7 @@ fi
 install_packages scripts/test.sh "${missing[@]}"
 
 cargo test --workspace "$@"
+# The patched ractor's own unit tests (vendor/ractor/PATCHED.md).
+cargo test --manifest-path vendor/ractor/Cargo.toml --lib --features cluster --locked
 # The HTTP API against its own OpenAPI document, on a live node (both must pass).
 scripts/schemathesis.sh

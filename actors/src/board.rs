@@ -1,4 +1,5 @@
-//! The board: every monitor this node runs, with its definition and live state.
+//! The board: every monitor this node runs, with what it keeps of its definition and its live
+//! state.
 //!
 //! The board is sharded the same way as the reaction routers: shard `i` is written only by
 //! router `i` (state) and by the node facade (definitions), and read by the HTTP API. Each
@@ -6,14 +7,60 @@
 
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use cloudroutes_engine::{Monitor, MonitorId, MonitorState, Status};
+use cloudroutes_engine::{Monitor, MonitorId, MonitorState, ReactionId, Status};
 use foldhash::{HashMap, HashMapExt};
+
+/// What the board keeps of a monitor's definition: what deciding and claiming need (its name
+/// and reactions) and the definition's JSON text, which tells a changed definition from the
+/// same one. The definition itself is read from the store when asked for; held as a `Monitor`,
+/// its check configuration alone (a JSON map) took about 0.8 KiB per monitor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// The monitor's id.
+    pub id: MonitorId,
+    /// Its name.
+    pub name: String,
+    /// Its reactions, in order.
+    pub reactions: Vec<ReactionId>,
+    /// The whole definition as JSON.
+    definition: Box<str>,
+}
+
+impl Listing {
+    /// The listing of `monitor`.
+    pub fn of(monitor: &Monitor) -> Self {
+        Self {
+            id: monitor.id.clone(),
+            name: monitor.name.clone(),
+            reactions: monitor.reactions.clone(),
+            definition: encode(monitor),
+        }
+    }
+
+    /// The definition, decoded again from its text: for the rare restart of every monitor
+    /// after the monitor supervisor failed.
+    pub fn definition(&self) -> Option<Monitor> {
+        serde_json::from_str(&self.definition).ok()
+    }
+
+    /// Whether this is the listing of `monitor` as it is now.
+    pub fn lists(&self, monitor: &Monitor) -> bool {
+        self.id == monitor.id && *self.definition == *encode(monitor)
+    }
+}
+
+/// A definition's JSON text. A definition's maps are ordered (`serde_json` without
+/// `preserve_order`), so equal definitions give equal texts.
+fn encode(monitor: &Monitor) -> Box<str> {
+    // A definition holds strings, numbers, booleans and JSON values: it always serializes.
+    serde_json::to_string(monitor).unwrap_or_default().into_boxed_str()
+}
 
 /// One monitor on the board.
 #[derive(Debug, Clone)]
 pub struct Entry {
-    /// Its definition.
-    pub monitor: Arc<Monitor>,
+    /// What the board keeps of its definition.
+    pub monitor: Arc<Listing>,
     /// Its live state (newer than the store between batched flushes).
     pub state: MonitorState,
 }
@@ -86,8 +133,9 @@ impl Board {
         self.read(self.shard_of(id)).get(id).map(|entry| entry.state.clone())
     }
 
-    /// Inserts or replaces a definition, keeping the state when one exists (else `state`).
-    pub fn upsert(&self, monitor: Arc<Monitor>, state: MonitorState) {
+    /// Inserts or replaces a monitor's listing, keeping the state when one exists (else
+    /// `state`).
+    pub fn upsert(&self, monitor: Arc<Listing>, state: MonitorState) {
         let mut shard = self.write(self.shard_of(&monitor.id));
         match shard.get_mut(&monitor.id) {
             Some(entry) => entry.monitor = monitor,
@@ -112,8 +160,8 @@ impl Board {
         ids.iter().filter_map(|id| self.state(id).map(|state| (id.clone(), state))).collect()
     }
 
-    /// Returns every definition on the board.
-    pub fn monitors(&self) -> Vec<Arc<Monitor>> {
+    /// Returns every listing on the board.
+    pub fn monitors(&self) -> Vec<Arc<Listing>> {
         (0..self.shards.len())
             .flat_map(|shard| {
                 self.read(shard).values().map(|e| e.monitor.clone()).collect::<Vec<_>>()
@@ -149,5 +197,62 @@ impl Board {
             }
         }
         counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cloudroutes_engine::{Monitor, MonitorId, PluginSpec, ReactionId};
+    use serde_json::json;
+
+    use super::Listing;
+
+    fn monitor() -> Monitor {
+        let check =
+            json!({"type": "http-get-statuscode", "url": "http://example.com/", "codes": [200]});
+        let serde_json::Value::Object(check) = check else { unreachable!() };
+        Monitor {
+            id: MonitorId::from("m-1"),
+            name: "front page".into(),
+            check: PluginSpec(check),
+            interval_secs: Some(30),
+            reactions: vec![ReactionId::from("r-1")],
+            enabled: true,
+            tags: vec!["web".into()],
+            webhook_key: "k".repeat(48),
+        }
+    }
+
+    #[test]
+    fn a_listing_lists_its_definition_and_no_changed_one() {
+        let monitor = monitor();
+        let listing = Listing::of(&monitor);
+        assert!(listing.lists(&monitor));
+        // The same definition decoded again, its check's fields in another order.
+        let text = r#"{"type":"http-get-statuscode","codes":[200],"url":"http://example.com/"}"#;
+        let again = Monitor { check: serde_json::from_str(text).unwrap(), ..monitor.clone() };
+        assert!(listing.lists(&again));
+        assert_eq!(
+            (listing.name.as_str(), listing.reactions.clone()),
+            ("front page", vec![ReactionId::from("r-1")])
+        );
+
+        let changes: [fn(&mut Monitor); 8] = [
+            |m| m.id = MonitorId::from("m-2"),
+            |m| m.name.push('!'),
+            |m| {
+                m.check.0.insert("url".into(), json!("http://example.com/health"));
+            },
+            |m| m.interval_secs = Some(31),
+            |m| m.reactions.push(ReactionId::from("r-2")),
+            |m| m.enabled = false,
+            |m| m.tags.clear(),
+            |m| m.webhook_key.push('x'),
+        ];
+        for (i, change) in changes.iter().enumerate() {
+            let mut changed = monitor.clone();
+            change(&mut changed);
+            assert!(!listing.lists(&changed), "change {i} went unnoticed");
+        }
     }
 }

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 use tracing::{info, warn};
 
-use crate::board::{Board, StatusCounts};
+use crate::board::{Board, Listing, StatusCounts};
 use crate::brake::{Brake, BrakeRules};
 use crate::error::NodeError;
 use crate::firing::{FiringContext, ReactionBook};
@@ -264,7 +264,7 @@ impl Node {
             for monitor in page {
                 let state = states.remove(&monitor.id).unwrap_or_default();
                 starts.extend(runnable(&monitor, &parts.check_context));
-                parts.board.upsert(Arc::new(monitor), state);
+                parts.board.upsert(Arc::new(Listing::of(&monitor)), state);
             }
             let _ = supervisor.cast(SupervisorMsg::Upsert(starts));
             if !full {

@@ -113,7 +113,8 @@ impl Actor for NodeActor {
                 .board
                 .monitors()
                 .iter()
-                .filter_map(|monitor| runnable(monitor, &parts.check_context))
+                .filter_map(|listing| listing.definition())
+                .filter_map(|monitor| runnable(&monitor, &parts.check_context))
                 .collect();
             let _ = supervisor.cast(SupervisorMsg::Upsert(starts));
         }

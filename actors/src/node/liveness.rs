@@ -153,15 +153,24 @@ mod tests {
         let at = |millis: u64| t0 + Duration::from_millis(millis);
         let slow = Member { heartbeat_ms: 10_000, ..member("slow", 7) };
         let quick = Member { heartbeat_ms: 500, ..member("quick", 7) };
-        assert!(!watch.observe(&[slow.clone()], "me", at(0), OWN));
-        assert!(!watch.observe(&[slow.clone()], "me", at(4_000), OWN), "4 s of a 10 s period");
+        assert!(!watch.observe(std::slice::from_ref(&slow), "me", at(0), OWN));
+        assert!(
+            !watch.observe(std::slice::from_ref(&slow), "me", at(4_000), OWN),
+            "4 s of a 10 s period"
+        );
         assert!(watch.silent(at(4_000), 2).is_empty());
-        assert!(watch.observe(&[slow.clone()], "me", at(15_001), OWN), "past 1.5 periods");
+        assert!(
+            watch.observe(std::slice::from_ref(&slow), "me", at(15_001), OWN),
+            "past 1.5 periods"
+        );
         assert_eq!(watch.silent(at(20_001), 2), ["slow"]);
 
         let mut watch = HeartbeatWatch::default();
-        assert!(!watch.observe(&[quick.clone()], "me", at(0), OWN));
-        assert!(watch.observe(&[quick.clone()], "me", at(800), OWN), "past 750 ms, not 3 s");
+        assert!(!watch.observe(std::slice::from_ref(&quick), "me", at(0), OWN));
+        assert!(
+            watch.observe(std::slice::from_ref(&quick), "me", at(800), OWN),
+            "past 750 ms, not 3 s"
+        );
         assert_eq!(watch.silent(at(1_001), 2), ["quick"]);
     }
 }

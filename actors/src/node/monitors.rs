@@ -15,6 +15,7 @@ use tracing::warn;
 use super::{
     CALL_TIMEOUT, MonitorFilter, MonitorView, Node, call, cluster, new_webhook_key, not_found,
 };
+use crate::board::Listing;
 use crate::cluster::wire::PeerNotice;
 use crate::error::NodeError;
 use crate::monitor::{MonitorMsg, run_check};
@@ -141,8 +142,7 @@ impl Node {
             .filter(|id| previous.as_ref().is_none_or(|p| !p.reactions.contains(id)))
             .cloned()
             .collect();
-        let monitor = Arc::new(monitor);
-        parts.board.upsert(Arc::clone(&monitor), MonitorState::default());
+        parts.board.upsert(Arc::new(Listing::of(&monitor)), MonitorState::default());
         if !attached.is_empty() {
             let id = monitor.id.clone();
             call(&self.router(&id)?, |port| RouterMsg::Attach(id.clone(), attached, port)).await?;
@@ -158,7 +158,7 @@ impl Node {
             }
         }
         let state = parts.board.state(&monitor.id).unwrap_or_default();
-        Ok(MonitorView { monitor: (*monitor).clone(), state })
+        Ok(MonitorView { monitor, state })
     }
 
     pub(crate) async fn stored_monitor(&self, id: &MonitorId) -> Result<Monitor, NodeError> {

@@ -13,6 +13,7 @@ use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::{LOAD_PAGE, Node, call};
+use crate::board::Listing;
 use crate::root::runnable;
 use crate::router::RouterMsg;
 use crate::supervisor::{Start, SupervisorMsg};
@@ -23,7 +24,7 @@ pub(super) struct Loaded {
     /// What starts its monitors that run on a schedule.
     pub starts: Vec<Start>,
     /// Every monitor, with its state: what goes on the board.
-    pub entries: Vec<(Arc<Monitor>, MonitorState)>,
+    pub entries: Vec<(Arc<Listing>, MonitorState)>,
 }
 
 /// Partitions loaded at once when adopting many.
@@ -126,7 +127,7 @@ impl Node {
                 start.first_due = continuity_due(state.last_check_at, start.interval);
                 loaded.starts.push(start);
             }
-            loaded.entries.push((Arc::new(monitor), state));
+            loaded.entries.push((Arc::new(Listing::of(&monitor)), state));
         }
         Ok(loaded)
     }
@@ -235,7 +236,7 @@ impl Node {
         let stored_ids: HashSet<MonitorId> = stored.iter().map(|m| m.id.clone()).collect();
         for monitor in stored {
             let current = parts.board.get(&monitor.id).map(|entry| entry.monitor);
-            if current.as_deref() != Some(&monitor) {
+            if !current.is_some_and(|listing| listing.lists(&monitor)) {
                 repaired += 1;
                 self.apply_monitor(monitor).await;
             }

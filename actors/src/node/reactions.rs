@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use cloudroutes_engine::{Monitor, MonitorId, Reaction, ReactionId};
+use cloudroutes_engine::{MonitorId, Reaction, ReactionId};
 use cloudroutes_reactions::restore_secrets;
 
 use super::{LOAD_PAGE, Node, ReactionView, not_found};
@@ -113,10 +113,9 @@ impl Node {
     /// `NotFound`; `Conflict` naming a monitor that still lists it; `Store`.
     pub async fn delete_reaction(&self, id: &ReactionId) -> Result<(), NodeError> {
         self.stored_reaction(id).await?;
-        if let Some(user) = self.first_user_of(id).await? {
+        if let Some((user, name)) = self.first_user_of(id).await? {
             return Err(NodeError::Conflict(format!(
-                "reaction `{id}` is used by monitor `{}` ({}); remove it there first",
-                user.id, user.name
+                "reaction `{id}` is used by monitor `{user}` ({name}); remove it there first"
             )));
         }
         self.inner.parts.store.delete_reaction(id).await?;
@@ -125,18 +124,23 @@ impl Node {
         Ok(())
     }
 
-    /// Returns a monitor that lists reaction `id`: from the board on a single node (it holds
-    /// every monitor), from the store in a cluster (the board holds only this node's share).
-    async fn first_user_of(&self, id: &ReactionId) -> Result<Option<Monitor>, NodeError> {
+    /// Returns the id and name of a monitor that lists reaction `id`: from the board on a
+    /// single node (it holds every monitor), from the store in a cluster (the board holds only
+    /// this node's share).
+    async fn first_user_of(
+        &self,
+        id: &ReactionId,
+    ) -> Result<Option<(MonitorId, String)>, NodeError> {
         if self.cluster().is_none() {
             let users = self.inner.parts.board.monitors();
-            return Ok(users.into_iter().find(|m| m.reactions.contains(id)).map(|m| (*m).clone()));
+            let user = users.into_iter().find(|m| m.reactions.contains(id));
+            return Ok(user.map(|m| (m.id.clone(), m.name.clone())));
         }
         let mut after: Option<MonitorId> = None;
         loop {
             let page = self.inner.parts.store.list_monitors(after.as_ref(), LOAD_PAGE).await?;
             if let Some(user) = page.iter().find(|m| m.reactions.contains(id)) {
-                return Ok(Some(user.clone()));
+                return Ok(Some((user.id.clone(), user.name.clone())));
             }
             match page.last() {
                 Some(last) if page.len() == LOAD_PAGE => after = Some(last.id.clone()),

@@ -18,12 +18,13 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, MutexGuard};
 
 use cloudroutes_engine::cluster::PartitionVersion;
-use cloudroutes_engine::{Monitor, MonitorId, MonitorState};
+use cloudroutes_engine::{MonitorId, MonitorState};
 use futures::future::join_all;
 use tracing::{debug, info, warn};
 
 use super::partitions::{Loaded, at_once};
 use super::{Node, call};
+use crate::board::Listing;
 use crate::gate::Gate;
 use crate::supervisor::SupervisorMsg;
 
@@ -35,7 +36,7 @@ pub(crate) struct Standby {
     /// Monitors spawned (those that run on a schedule).
     spawned: usize,
     /// What goes on the board when the gate opens.
-    entries: Vec<(Arc<Monitor>, MonitorState)>,
+    entries: Vec<(Arc<Listing>, MonitorState)>,
 }
 
 /// A partition on standby.

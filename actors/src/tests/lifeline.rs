@@ -48,6 +48,7 @@ async fn heartbeats_and_renewals_go_on_while_every_worker_of_the_node_is_blocked
             let barrier = Arc::clone(&barrier);
             tokio::spawn(async move {
                 barrier.wait();
+                #[allow(clippy::disallowed_methods, reason = "blocking the worker is the test")]
                 std::thread::sleep(Duration::from_millis(1_500));
             })
         })

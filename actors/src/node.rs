@@ -308,7 +308,8 @@ impl Node {
         self.inner.parts.board.counts()
     }
 
-    fn supervisor(&self) -> Result<ActorRef<SupervisorMsg>, NodeError> {
+    /// The monitor supervisor, unless it is being restarted.
+    pub(crate) fn supervisor(&self) -> Result<ActorRef<SupervisorMsg>, NodeError> {
         self.inner
             .parts
             .supervisor()

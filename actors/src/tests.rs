@@ -27,6 +27,7 @@ mod granted_while_loading;
 mod group_commit;
 mod lifeline;
 mod scripted;
+mod supervisor_restart;
 
 /// A check that panics on its first `panics` runs, then is healthy; counts runs.
 #[derive(Debug)]
